@@ -1,0 +1,457 @@
+"""RSA, AES and hash primitives: PHP's ``WeChatPay\\Crypto`` namespace (Rsa, AesGcm, AesEcb, Hash).
+
+All backend (pycryptodome) use lives in this module. Text in, text out, as in PHP: ``str`` inputs are
+UTF-8, ``bytes`` are accepted too; signatures and ciphertexts are base64 ``str``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac as _hmac
+import re
+from pathlib import Path
+from typing import Any, Optional, Union
+
+from Crypto.Cipher import AES, PKCS1_OAEP
+from Crypto.Hash import SHA1, SHA256
+from Crypto.PublicKey import RSA
+from Crypto.Signature import pkcs1_15
+from Crypto.Util.asn1 import DerSequence
+from Crypto.Util.Padding import pad, unpad
+
+from .errors import DecryptionError, InvalidArgumentError
+
+__all__ = ["RsaKey", "Rsa", "AesInterface", "AesGcm", "AesEcb", "Hash"]
+
+Text = Union[str, bytes]
+
+_PEM_RE = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----\r?\n(.*?)-----END \1-----", re.S)
+_PROTOCOL_RE = re.compile(r"^(private\.pkcs1|private\.pkcs8|public\.pkcs1|public\.spki)://(.*)$", re.S)
+_B64_NOISE = re.compile(rb"[^A-Za-z0-9+/]")
+# PEM label -> (DER kind, is private); PHP maps the protocols onto the same labels.
+_LABELS = {"RSA PRIVATE KEY": ("pkcs1-private", True), "PRIVATE KEY": ("pkcs8", True),
+           "ENCRYPTED PRIVATE KEY": ("encrypted", True), "PUBLIC KEY": ("spki", False),
+           "RSA PUBLIC KEY": ("pkcs1-public", False), "CERTIFICATE": ("x509", False),
+           "X509 CERTIFICATE": ("x509", False)}
+_PROTOCOLS = {"private.pkcs1": "RSA PRIVATE KEY", "private.pkcs8": "PRIVATE KEY",
+              "public.pkcs1": "RSA PUBLIC KEY", "public.spki": "PUBLIC KEY"}
+# Outer DER structure (element tags, 2 = INTEGER) -> kind.
+_DER_KINDS = {(2,) * 9: "pkcs1-private", (2, 2): "pkcs1-public", (0x30, 0x03): "spki",
+              (2, 0x30, 0x04): "pkcs8", (2, 0x30, 0x04, 0xA0): "pkcs8", (0x30, 0x30, 0x03): "x509"}
+_ASN1_OID_RSAENCRYPTION = bytes.fromhex("300d06092a864886f70d0101010500")
+
+
+def _to_bytes(value: Any, what: str = "input") -> bytes:
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    raise InvalidArgumentError(f"The {what} must be str or bytes, got {type(value).__name__}.")
+
+
+def _b64decode(value: Any) -> bytes:
+    """Lenient base64 decoding, like PHP's non-strict ``base64_decode``: foreign characters are skipped."""
+    raw = _B64_NOISE.sub(b"", _to_bytes(value))
+    if len(raw) % 4 == 1:
+        raw = raw[:-1]
+    return base64.b64decode(raw + b"=" * (-len(raw) % 4))
+
+
+def _b64encode(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _utf8(data: bytes) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise DecryptionError("The decrypted plaintext is not UTF-8 text.") from None
+
+
+def _der_kind(der: bytes) -> Optional[str]:
+    """Classify a DER blob by its outer structure: PKCS#1/PKCS#8/SPKI/X.509."""
+    try:
+        seq = DerSequence().decode(der, strict=True)
+        items = [seq[i] for i in range(len(seq))]
+    except (ValueError, EOFError, IndexError, TypeError):
+        return None
+
+    tags = tuple(item[0] if isinstance(item, bytes) and item else 2 if isinstance(item, int) else -1 for item in items)
+    return _DER_KINDS.get(tags)
+
+
+class RsaKey:
+    """A parsed RSA key (PHP's ``OpenSSLAsymmetricKey``): immutable, never shows key material."""
+
+    __slots__ = ("_key", "_public")
+    _key: Any
+    _public: Optional[RsaKey]
+
+    def __init__(self, key: Any) -> None:
+        object.__setattr__(self, "_key", key)
+        object.__setattr__(self, "_public", None)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("RsaKey is immutable")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError("RsaKey is immutable")
+
+    @property
+    def is_private(self) -> bool:
+        return bool(self._key.has_private())
+
+    @property
+    def size_in_bits(self) -> int:
+        return int(self._key.size_in_bits())
+
+    def public_key(self) -> RsaKey:
+        """The public half (itself when already public), derived once."""
+        if not self.is_private:
+            return self
+        if self._public is None:
+            object.__setattr__(self, "_public", RsaKey(self._key.public_key()))
+        assert self._public is not None
+        return self._public
+
+    def export_pem(self) -> str:
+        """PKCS#8 ``PRIVATE KEY`` PEM for a private key, SPKI ``PUBLIC KEY`` PEM for a public one."""
+        if self.is_private:
+            return str(self._key.export_key(format="PEM", pkcs=8).decode("ascii"))
+        return str(self._key.export_key(format="PEM").decode("ascii"))
+
+    def _identity(self) -> tuple[int, int, bool]:
+        return int(self._key.n), int(self._key.e), self.is_private
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, RsaKey) and self._identity() == other._identity()
+
+    def __hash__(self) -> int:
+        return hash(self._identity())
+
+    def __repr__(self) -> str:
+        return f"<RsaKey {'private' if self.is_private else 'public'} {self.size_in_bits}-bit>"
+
+    __str__ = __repr__
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        raise TypeError("RsaKey cannot be pickled; use export_pem() explicitly")
+
+    def __copy__(self) -> RsaKey:
+        return self
+
+    def __deepcopy__(self, memo: Any) -> RsaKey:
+        return self
+
+
+def _import(block: str, label: str, passphrase: Optional[bytes], what: str) -> RsaKey:
+    """Load one PEM block whose label was already accepted; the DER must match what the label says."""
+    kind, _ = _LABELS[label]
+    try:
+        if kind == "encrypted" or "Proc-Type:" in block:
+            if not passphrase:
+                raise InvalidArgumentError(f"Cannot load {what}: it is encrypted, pass (pem, passphrase).")
+            return RsaKey(RSA.import_key(block, passphrase))
+        body = _PEM_RE.search(block)
+        der = base64.b64decode("".join((body.group(2) if body else "").split()), validate=True)
+        if _der_kind(der) != kind:
+            raise InvalidArgumentError(f"Cannot load {what}: the content is not a valid {label}.")
+        return RsaKey(RSA.import_key(der))
+    except InvalidArgumentError:
+        raise
+    except (ValueError, IndexError, TypeError, EOFError, binascii.Error):
+        pass
+    raise InvalidArgumentError(f"Cannot load {what}: not an RSA {label}, or wrong passphrase, or corrupted.")
+
+
+def _from_text(text: str, passphrase: Optional[bytes], want_private: bool, what: str) -> RsaKey:
+    proto = _PROTOCOL_RE.match(text.strip())
+    if proto:
+        body = re.sub(r"\s", "", proto.group(2))
+        label = _PROTOCOLS[proto.group(1)]
+        text = f"-----BEGIN {label}-----\n{body}\n-----END {label}-----"
+    found = []
+    for block in _PEM_RE.finditer(text):
+        label = block.group(1)
+        found.append(label)
+        if label in _LABELS and _LABELS[label][1] == want_private:
+            return _import(block.group(0), label, passphrase, what)
+    expected = "a PKCS#1/PKCS#8 private key" if want_private else "an SPKI/PKCS#1 public key or X.509 certificate"
+    got = f"got {', '.join(sorted(set(found)))}" if found else "no PEM block found"
+    raise InvalidArgumentError(
+        f"Cannot load {what}: expected {expected}, a file:// path or a "
+        f"private.pkcs1:// private.pkcs8:// public.pkcs1:// public.spki:// string ({got})."
+    )
+
+
+class Rsa:
+    """PHP's ``WeChatPay\\Crypto\\Rsa``: key loading, RSA-OAEP(SHA-1) and SHA256withRSA."""
+
+    KEY_TYPE_PUBLIC = "public"
+    KEY_TYPE_PRIVATE = "private"
+    OAEP = "OAEP"
+    OPENSSL_PKCS1_OAEP_PADDING = 4
+    OPENSSL_PKCS1_PADDING = 1
+    backend = "pycryptodome"
+
+    @staticmethod
+    def from_(thing: Any, type: str = KEY_TYPE_PRIVATE) -> RsaKey:
+        """PHP ``Rsa::from``: load a key from a path, protocol string, PEM, (pem, passphrase) or key object.
+
+        As with PHP's ``openssl_pkey_get_public``, asking for a public key from *private key text* fails
+        (use ``.public_key()``); an already-loaded ``RsaKey`` is returned as is. PEM files holding several
+        blocks are scanned for the first one of the wanted kind, as openssl does.
+        """
+        if type not in (Rsa.KEY_TYPE_PUBLIC, Rsa.KEY_TYPE_PRIVATE):
+            raise InvalidArgumentError("The key type must be Rsa.KEY_TYPE_PUBLIC or Rsa.KEY_TYPE_PRIVATE.")
+        want_private = type == Rsa.KEY_TYPE_PRIVATE
+        what = "privateKey" if want_private else "publicKey"
+        passphrase: Optional[bytes] = None
+        if isinstance(thing, (tuple, list)):
+            if len(thing) != 2:
+                raise InvalidArgumentError(f"Cannot load {what}: expected a (key, passphrase) pair.")
+            thing, phrase = thing
+            passphrase = _to_bytes(phrase, "passphrase") if phrase is not None else None
+        if isinstance(thing, RsaKey):
+            if want_private and not thing.is_private:
+                raise InvalidArgumentError("Cannot load privateKey: the given RsaKey is a public key.")
+            return thing
+        from .pemutil import Certificate  # pemutil imports this module
+
+        if isinstance(thing, Certificate):
+            if want_private:
+                raise InvalidArgumentError("Cannot load privateKey: a certificate holds a public key only.")
+            return thing.public_key
+        if isinstance(thing, (bytes, bytearray, memoryview)):
+            try:
+                thing = bytes(thing).decode("utf-8")
+            except UnicodeDecodeError:
+                raise InvalidArgumentError(f"Cannot load {what}: expected PEM text, got binary bytes.") from None
+        if not isinstance(thing, str):
+            raise InvalidArgumentError(f"Cannot load {what} from({thing.__class__.__name__}).")
+        if thing.startswith("file://"):
+            path = thing[len("file://"):]
+            try:
+                thing = Path(path).read_bytes().decode("utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise InvalidArgumentError(f"Cannot load {what}: cannot read the PEM file {path!r}.") from exc
+        return _from_text(thing, passphrase, want_private, what)
+
+    @staticmethod
+    def from_pkcs1(thing: Text, is_public: Union[bool, str] = False) -> RsaKey:
+        """PHP ``Rsa::fromPkcs1``: base64 DER of a PKCS#1 private (or, ``is_public``, public) key."""
+        public = is_public is True or is_public == Rsa.KEY_TYPE_PUBLIC
+        body = _to_bytes(thing).decode("ascii", "replace")
+        return Rsa.from_(f"{'public' if public else 'private'}.pkcs1://{body}", "public" if public else "private")
+
+    @staticmethod
+    def from_pkcs8(thing: Text) -> RsaKey:
+        """PHP ``Rsa::fromPkcs8``: base64 DER of a PKCS#8 private key."""
+        return Rsa.from_(f"private.pkcs8://{_to_bytes(thing).decode('ascii', 'replace')}")
+
+    @staticmethod
+    def from_spki(thing: Text) -> RsaKey:
+        """PHP ``Rsa::fromSpki``: base64 DER of an SPKI public key."""
+        body = _to_bytes(thing).decode("ascii", "replace")
+        return Rsa.from_(f"public.spki://{body}", Rsa.KEY_TYPE_PUBLIC)
+
+    @staticmethod
+    def pkcs1_to_spki(thing: Text) -> str:
+        """PHP ``Rsa::pkcs1ToSpki``: wrap a base64 PKCS#1 public key into base64 SPKI."""
+
+        def length(data: bytes) -> bytes:
+            n = len(data)
+            if n <= 0x7F:
+                return bytes([n])
+            tmp = n.to_bytes(4, "big").lstrip(b"\0")
+            return bytes([len(tmp) | 0x80]) + tmp
+
+        raw = b"\0" + _b64decode(thing)
+        new = _ASN1_OID_RSAENCRYPTION + b"\x03" + length(raw) + raw
+        return _b64encode(b"\x30" + length(new) + new)
+
+    @staticmethod
+    def _check_padding(padding: Any) -> None:
+        if isinstance(padding, bool) or padding not in (Rsa.OAEP, Rsa.OPENSSL_PKCS1_OAEP_PADDING):
+            raise InvalidArgumentError(
+                f"Here's only support the OPENSSL_PKCS1_OAEP_PADDING(4) mode, yours({padding!s:.16})."
+            )
+
+    @staticmethod
+    def encrypt(plaintext: Text, public_key: Any, padding: Union[str, int] = OAEP) -> str:
+        """PHP ``Rsa::encrypt``: RSAES-OAEP (SHA-1, MGF1-SHA-1), base64 output."""
+        Rsa._check_padding(padding)
+        key = Rsa.from_(public_key, Rsa.KEY_TYPE_PUBLIC)
+        data = _to_bytes(plaintext, "plaintext")
+        try:
+            return _b64encode(PKCS1_OAEP.new(key._key, hashAlgo=SHA1).encrypt(data))
+        except (ValueError, TypeError):
+            raise InvalidArgumentError(
+                f"Encrypting the input plaintext failed: at most {key.size_in_bits // 8 - 42} bytes fit."
+            ) from None
+
+    @staticmethod
+    def decrypt(ciphertext: Text, private_key: Any, padding: Union[str, int] = OAEP) -> str:
+        """PHP ``Rsa::decrypt``: base64 RSAES-OAEP (SHA-1) ciphertext to UTF-8 text."""
+        Rsa._check_padding(padding)
+        key = Rsa.from_(private_key, Rsa.KEY_TYPE_PRIVATE)
+        try:
+            data = PKCS1_OAEP.new(key._key, hashAlgo=SHA1).decrypt(_b64decode(ciphertext))
+        except (ValueError, TypeError, binascii.Error):
+            raise DecryptionError(
+                "Decrypting the input ciphertext failed, please check your privateKey whether or not correct."
+            ) from None
+        return _utf8(data)
+
+    @staticmethod
+    def sign(message: Text, private_key: Any) -> str:
+        """PHP ``Rsa::sign``: SHA256withRSA (PKCS#1 v1.5), base64 output."""
+        key = Rsa.from_(private_key, Rsa.KEY_TYPE_PRIVATE)
+        digest = SHA256.new(_to_bytes(message, "message"))
+        return _b64encode(pkcs1_15.new(key._key).sign(digest))
+
+    @staticmethod
+    def verify(message: Text, signature: Text, public_key: Any) -> bool:
+        """PHP ``Rsa::verify``: False (never an exception) for a wrong, malformed or non-base64 signature."""
+        key = Rsa.from_(public_key, Rsa.KEY_TYPE_PUBLIC)
+        digest = SHA256.new(_to_bytes(message, "message"))
+        try:
+            pkcs1_15.new(key._key).verify(digest, _b64decode(signature))
+        except (ValueError, TypeError, binascii.Error, InvalidArgumentError):
+            return False
+        return True
+
+    @staticmethod
+    def generate(bits: int = 2048) -> RsaKey:
+        """Python addition: a fresh private key (e = 65537), for the sandbox and tests."""
+        try:
+            return RsaKey(RSA.generate(bits))
+        except (ValueError, TypeError):
+            raise InvalidArgumentError("RSA key size must be an integer of at least 1024 bits.") from None
+
+
+class AesInterface:
+    """PHP's ``AesInterface`` constants."""
+
+    BLOCK_SIZE = 16
+    KEY_LENGTH_BYTE = 32
+    AUTH_TAG_LENGTH_BYTE = 16
+    ALGO_AES_256_GCM = "aes-256-gcm"
+    ALGO_AES_256_ECB = "aes-256-ecb"
+
+
+def _aes_key(key: Text) -> bytes:
+    raw = _to_bytes(key, "key")
+    if len(raw) != AesInterface.KEY_LENGTH_BYTE:
+        raise InvalidArgumentError(f"The AES-256 key must be 32 bytes, got {len(raw)} bytes.")
+    return raw
+
+
+class AesGcm(AesInterface):
+    """PHP ``AesGcm``: AEAD_AES_256_GCM, the 16-byte tag appended to the ciphertext."""
+
+    @staticmethod
+    def encrypt(plaintext: Text, key: Text, iv: Text, aad: Text = "") -> str:
+        """PHP ``AesGcm::encrypt``: base64(ciphertext || tag)."""
+        nonce = _to_bytes(iv, "iv")
+        if not nonce:
+            raise InvalidArgumentError("The AES-GCM iv (nonce) must not be empty.")
+        cipher = AES.new(_aes_key(key), AES.MODE_GCM, nonce=nonce, mac_len=AesGcm.BLOCK_SIZE)
+        cipher.update(_to_bytes(aad, "aad"))
+        ciphertext, tag = cipher.encrypt_and_digest(_to_bytes(plaintext, "plaintext"))
+        return _b64encode(ciphertext + tag)
+
+    @staticmethod
+    def decrypt(ciphertext: Text, key: Text, iv: Text, aad: Text = "") -> str:
+        """PHP ``AesGcm::decrypt``: authenticated decryption to UTF-8 text; a bad tag raises DecryptionError."""
+        raw_key, nonce = _aes_key(key), _to_bytes(iv, "iv")
+        if not nonce:
+            raise InvalidArgumentError("The AES-GCM iv (nonce) must not be empty.")
+        try:
+            data = _b64decode(ciphertext)
+        except binascii.Error:
+            data = b""
+        if len(data) < AesGcm.BLOCK_SIZE:
+            raise DecryptionError("The input ciphertext is incomplete: shorter than the 16-byte tag.")
+        cipher = AES.new(raw_key, AES.MODE_GCM, nonce=nonce, mac_len=AesGcm.BLOCK_SIZE)
+        cipher.update(_to_bytes(aad, "aad"))
+        try:
+            plain = cipher.decrypt_and_verify(data[: -AesGcm.BLOCK_SIZE], data[-AesGcm.BLOCK_SIZE:])
+        except ValueError:
+            raise DecryptionError(
+                "Decrypting the input ciphertext failed, please check your key, iv and aad."
+            ) from None
+        return _utf8(plain)
+
+
+class AesEcb(AesInterface):
+    """PHP ``AesEcb``: AES-256-ECB with PKCS#7 padding (APIv2 refund notification ``req_info``)."""
+
+    @staticmethod
+    def encrypt(plaintext: Text, key: Text, iv: Text = "") -> str:
+        """PHP ``AesEcb::encrypt``; ``iv`` is ignored (ECB has none)."""
+        cipher = AES.new(_aes_key(key), AES.MODE_ECB)
+        return _b64encode(cipher.encrypt(pad(_to_bytes(plaintext, "plaintext"), AesEcb.BLOCK_SIZE)))
+
+    @staticmethod
+    def decrypt(ciphertext: Text, key: Text, iv: Text = "") -> str:
+        """PHP ``AesEcb::decrypt``: to UTF-8 text; bad padding raises DecryptionError."""
+        cipher = AES.new(_aes_key(key), AES.MODE_ECB)
+        try:
+            plain = unpad(cipher.decrypt(_b64decode(ciphertext)), AesEcb.BLOCK_SIZE)
+        except (ValueError, binascii.Error):
+            raise DecryptionError("Decrypting the input ciphertext failed, please check your key.") from None
+        return _utf8(plain)
+
+
+def _php_truthy(value: Any) -> bool:
+    """PHP's boolean cast: '', '0', 0, false and null are falsy."""
+    if isinstance(value, (str, bytes)):
+        return value not in ("", "0", b"", b"0")
+    return bool(value)
+
+
+class Hash:
+    """PHP ``WeChatPay\\Crypto\\Hash``: the APIv2 MD5 / HMAC-SHA256 data signatures."""
+
+    ALGO_MD5 = "MD5"
+    ALGO_HMAC_SHA256 = "HMAC-SHA256"
+
+    @staticmethod
+    def md5(thing: Text, key: Text = "", agency: Any = False) -> str:
+        """PHP ``Hash::md5``: md5(thing [+ '&key=' or, for ``agency``, '&secret=' + key]), lower hex."""
+        ctx = hashlib.md5(_to_bytes(thing))
+        if _php_truthy(key):
+            ctx.update(b"&secret=" if _php_truthy(agency) else b"&key=")
+            ctx.update(_to_bytes(key, "key"))
+        return ctx.hexdigest()
+
+    @staticmethod
+    def hmac(thing: Text, key: Text, algorithm: str = "sha256") -> str:
+        """PHP ``Hash::hmac``: HMAC(key, thing + '&key=' + key), lower hex."""
+        secret = _to_bytes(key, "key")
+        name = algorithm.lower().replace("/", "_").replace("-", "_")
+        try:
+            ctx = _hmac.new(secret, _to_bytes(thing), name)
+        except (ValueError, TypeError):
+            raise InvalidArgumentError(f"Unsupported hash algorithm {algorithm!r:.32}.") from None
+        ctx.update(b"&key=" + secret)
+        return ctx.hexdigest()
+
+    @staticmethod
+    def equals(known: Optional[Text], user: Optional[Text] = None) -> bool:
+        """PHP ``Hash::equals`` (``hash_equals``): constant time; False when either side is None."""
+        if known is None or user is None:
+            return False
+        return _hmac.compare_digest(_to_bytes(known), _to_bytes(user))
+
+    @staticmethod
+    def sign(type: str, data: Text, key: Text) -> Optional[str]:
+        """PHP ``Hash::sign``: upper-case hex MD5 or HMAC-SHA256 signature; None for another type."""
+        if type == Hash.ALGO_MD5:
+            return Hash.md5(data, key).upper()
+        if type == Hash.ALGO_HMAC_SHA256:
+            return Hash.hmac(data, key).upper()
+        return None

@@ -1,0 +1,75 @@
+"""Typed errors. None of them ever carries a private key, APIv3 key, APIv2 secret or Sensitive plaintext."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Optional
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .models import Response
+
+__all__ = [
+    "WeChatPayError",
+    "InvalidArgumentError",
+    "DecryptionError",
+    "TransportError",
+    "VerificationError",
+    "ApiError",
+    "ClientError",
+    "ServerError",
+]
+
+
+class WeChatPayError(Exception):
+    """Base of every error this package raises on purpose."""
+
+
+class InvalidArgumentError(WeChatPayError, ValueError):
+    """Bad config, options or key material, raised before any I/O (PHP: InvalidArgumentException)."""
+
+
+class DecryptionError(WeChatPayError, ValueError):
+    """A ciphertext did not decrypt or authenticate (wrong key, tampered data)."""
+
+
+class TransportError(WeChatPayError):
+    """Connect/read failure or timeout; the underlying exception is chained as ``__cause__``."""
+
+
+class VerificationError(WeChatPayError):
+    """A response (or notification) whose signature, timestamp or serial cannot be trusted."""
+
+    def __init__(self, message: str, response: Optional[Response] = None) -> None:
+        super().__init__(message)
+        self.response = response
+
+
+class ApiError(WeChatPayError):
+    """The service answered with an error (HTTP 4xx/5xx, or an APIv2 FAIL)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        code: Optional[str] = None,
+        detail: Any = None,
+        request_id: Optional[str] = None,
+        response: Optional[Response] = None,
+        data: Any = None,
+    ) -> None:
+        super().__init__(f"{status_code} {code or ''}: {message}".replace("  ", " "))
+        self.status_code = status_code
+        self.code = code
+        self.message = message
+        self.detail = detail
+        self.request_id = request_id
+        self.response = response
+        self.data = data
+
+
+class ClientError(ApiError):
+    """HTTP 4xx."""
+
+
+class ServerError(ApiError):
+    """HTTP 5xx."""
