@@ -1,0 +1,420 @@
+"""The pure APIv3 core: pinned clock and nonce, known-answer vectors made by the openssl CLI, no network."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from pathlib import Path
+from typing import Any, Callable, Dict, List
+
+import pytest
+
+from wechatpay_chain import (
+    Builder,
+    ClientError,
+    Formatter,
+    InvalidArgumentError,
+    Rsa,
+    Sensitive,
+    ServerError,
+    VerificationError,
+)
+from wechatpay_chain.models import Request, Response
+
+VEC = Path(__file__).parent / "fixtures" / "core"
+MERCHANT = Rsa.from_("file://" + str(VEC / "merchant_key.pem"))
+PLATFORM = Rsa.from_("file://" + str(VEC / "platform_key.pem"))
+PLATFORM_PUB = Rsa.from_("file://" + str(VEC / "platform_pub.pem"), Rsa.KEY_TYPE_PUBLIC)
+NOW = 1700000000
+NONCE = "NONCENONCENONCENONCENONCENONCE12"
+PUB_ID = "PUB_KEY_ID_0114232134912410000000000000"
+
+
+def signed(
+    body: bytes = b"",
+    status: int = 200,
+    *,
+    ts: int = NOW,
+    serial: str = PUB_ID,
+    key: Any = PLATFORM,
+    extra: Dict[str, str] | None = None,
+    drop: str = "",
+) -> Response:
+    nonce = "RESPNONCE"
+    sig = Rsa.sign(Formatter.response(str(ts), nonce, body.decode()), key)
+    headers = {
+        "Wechatpay-Nonce": nonce,
+        "Wechatpay-Serial": serial,
+        "Wechatpay-Signature": sig,
+        "Wechatpay-Timestamp": str(ts),
+        "Request-ID": "REQ-1",
+        **(extra or {}),
+    }
+    headers.pop(drop, None)
+    return Response.build(status, headers, body)
+
+
+class Recorder:
+    """A handler transport: records each request and answers with a canned response."""
+
+    def __init__(self, reply: Callable[[Request], Response] | Response | None = None) -> None:
+        self.requests: List[Request] = []
+        self.reply = reply if reply is not None else signed(b'{"token":"T","expires_in":1800}')
+
+    def __call__(self, request: Request) -> Response:
+        self.requests.append(request)
+        return self.reply(request) if callable(self.reply) else self.reply
+
+
+def make(handler: Any = None, **config: Any) -> Any:
+    base = {
+        "mchid": "1900000001",
+        "serial": "MERCHANTSERIAL",
+        "privateKey": MERCHANT,
+        "certs": {PUB_ID: PLATFORM_PUB},
+        "clock": lambda: NOW,
+        "nonce": lambda: NONCE,
+        "handler": handler or Recorder(),
+    }
+    base.update(config)
+    return Builder.factory(base)
+
+
+def call(node: Any, verb: str, mode: str, *args: Any, **kwargs: Any) -> Response:
+    if mode == "sync":
+        return getattr(node, verb)(*args, **kwargs)  # type: ignore[no-any-return]
+    return asyncio.run(getattr(node, verb + "_async")(*args, **kwargs))  # type: ignore[no-any-return]
+
+
+MODES = pytest.mark.parametrize("mode", ["sync", "async"])
+
+
+@MODES
+def test_request_signature_matches_openssl_vector(mode: str) -> None:
+    rec = Recorder()
+    client = make(rec)
+    body = {"description": "中文😀", "amount": {"total": 1}}
+    call(
+        client.v3.pay.transactions.id._transaction_id_,
+        "post",
+        mode,
+        json=body,
+        transaction_id="42 00",
+        query={"mchid": "1900000001", "q": "中 😀"},
+    )
+    req = rec.requests[0]
+    expected_msg = (VEC / "request.msg").read_bytes()
+    assert req.body == expected_msg.split(b"\n")[4]  # the bytes sent are the bytes signed
+    assert req.target.encode() == expected_msg.split(b"\n")[1]
+    sig = (VEC / "request.sig").read_text()
+    assert req.headers["Authorization"] == (
+        f'WECHATPAY2-SHA256-RSA2048 mchid="1900000001",serial_no="MERCHANTSERIAL",timestamp="{NOW}",'
+        f'nonce_str="{NONCE}",signature="{sig}"'
+    )
+
+
+def test_get_without_body_signs_empty_line() -> None:
+    rec = Recorder()
+    make(rec).v3.certificates.get()
+    assert rec.requests[0].body is None
+    assert f'signature="{(VEC / "get.sig").read_text()}"' in rec.requests[0].headers["Authorization"]
+
+
+def test_default_headers() -> None:
+    rec = Recorder()
+    make(rec, headers={"X-Extra": "1"}).v3.certificates.get(headers={"Accept-Language": "zh-CN"})
+    h = rec.requests[0].headers
+    assert h["Accept"] == "application/json, text/plain, application/x-gzip, application/pdf, image/png, image/*;q=0.5"
+    assert h["Content-Type"] == "application/json; charset=utf-8"
+    assert h["User-Agent"].startswith("wechatpay-chain/") and "Python/" in h["User-Agent"]
+    assert h["X-Extra"] == "1" and h["accept-language"] == "zh-CN"
+
+
+@MODES
+def test_sensitive_and_paths_encrypted_with_platform_key(mode: str) -> None:
+    rec = Recorder()
+    client = make(rec)
+    doc = {
+        "user_name": Sensitive("张三"),
+        "contact_info": {"contact_name": "李四", "mobile": "13800000000"},
+        "ubo_info_list": [{"ubo_id_doc_name": "王五"}, {"ubo_id_doc_name": "赵六"}],
+        "already": "CIPHERTEXT-FROM-PHP",
+    }
+    call(
+        client["v3/applyment4sub/applyment/"],
+        "post",
+        mode,
+        json=doc,
+        encrypt=["contact_info.contact_name", "ubo_info_list[].ubo_id_doc_name", "absent.field"],
+    )
+    req = rec.requests[0]
+    sent = json.loads(req.body)  # type: ignore[arg-type]
+    assert req.headers["Wechatpay-Serial"] == PUB_ID
+    assert Rsa.decrypt(sent["user_name"], PLATFORM) == "张三"
+    assert Rsa.decrypt(sent["contact_info"]["contact_name"], PLATFORM) == "李四"
+    assert sent["contact_info"]["mobile"] == "13800000000"
+    assert [Rsa.decrypt(u["ubo_id_doc_name"], PLATFORM) for u in sent["ubo_info_list"]] == ["王五", "赵六"]
+    assert sent["already"] == "CIPHERTEXT-FROM-PHP"
+    assert doc["contact_info"]["contact_name"] == "李四"  # the caller's dict is not mutated
+    assert "张三" not in req.body.decode()  # type: ignore[union-attr]
+
+
+def test_key_choice_caller_serial_then_pub_key_id_then_newest_certificate() -> None:
+    other = Rsa.from_("file://" + str(VEC / "merchant_pub.pem"), Rsa.KEY_TYPE_PUBLIC)
+    rec = Recorder()
+    client = make(rec, certs={"CERTSERIAL": other, PUB_ID: PLATFORM_PUB})
+    client.v3.x.post(json={"a": Sensitive("x")})
+    assert rec.requests[-1].headers["Wechatpay-Serial"] == PUB_ID
+    client.v3.x.post(json={"a": Sensitive("x")}, headers={"Wechatpay-Serial": "CERTSERIAL"})
+    assert rec.requests[-1].headers["Wechatpay-Serial"] == "CERTSERIAL"
+    with pytest.raises(InvalidArgumentError, match="NOPE"):
+        client.v3.x.post(json={"a": Sensitive("x")}, headers={"Wechatpay-Serial": "NOPE"})
+    rec2 = Recorder(signed(b"{}", serial="CERTSERIAL"))
+    make(rec2, certs={"CERTSERIAL": PLATFORM_PUB}).v3.x.post(json={"a": Sensitive("x")})
+    assert rec2.requests[-1].headers["Wechatpay-Serial"] == "CERTSERIAL"
+
+
+def test_no_serial_header_without_encryption() -> None:
+    rec = Recorder()
+    make(rec).v3.x.post(json={"a": "plain"})
+    assert "Wechatpay-Serial" not in rec.requests[0].headers
+
+
+def test_sensitive_is_redacted_and_not_serialisable() -> None:
+    s = Sensitive("110101199003070000")
+    assert "1101" not in repr(s) and "1101" not in str(s) and s.reveal() == "110101199003070000"
+    with pytest.raises(TypeError):
+        json.dumps({"x": s})
+
+
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        ({"encrypt": ["a..b"]}, "invalid encrypt path"),
+        ({"encrypt": ["n"], "json": {"n": 5}}, "expected str"),
+        ({"json": {"a": {1, 2}}}, "JSON-serialisable"),
+        ({"json": {"a": 1}, "body": "x"}, "either `json` or `body`"),
+        ({"query": {"a": [1]}}, "query"),
+        ({"timeout": 0}, "timeout"),
+        ({"timeout": None}, "timeout"),
+        ({"transactionid": "1"}, "unknown option"),
+        ({"headers": "x"}, "headers"),
+    ],
+)
+def test_bad_options_raise_before_io(bad: Dict[str, Any], match: str) -> None:
+    rec = Recorder()
+    opts = {"json": {"a": 1}, **bad}
+    with pytest.raises(InvalidArgumentError, match=match):
+        make(rec).v3.x.post(opts)
+    with pytest.raises(InvalidArgumentError, match=match):
+        asyncio.run(make(rec).v3.x.post_async(opts))
+    assert rec.requests == []
+
+
+def test_missing_template_variable_raises_before_io() -> None:
+    rec = Recorder()
+    with pytest.raises(InvalidArgumentError, match="transaction_id"):
+        make(rec).v3.pay.transactions.id._transaction_id_.get()
+    assert rec.requests == []
+
+
+def test_php_style_dict_and_keywords_merge_keywords_win() -> None:
+    rec = Recorder()
+    make(rec).v3.pay.transactions.outTradeNo._out_trade_no_.get(
+        {"query": {"mchid": "1"}, "out_trade_no": "A"}, out_trade_no="B/1"
+    )
+    assert rec.requests[0].target == "/v3/pay/transactions/out-trade-no/B%2F1?mchid=1"
+
+
+# ---- response verification -------------------------------------------------------------------
+
+
+@MODES
+def test_verified_response(mode: str) -> None:
+    resp = call(make().v3.x, "post", mode, json={})
+    assert resp.status_code == 200 and resp.json()["token"] == "T" and resp.request_id == "REQ-1"
+    assert resp.headers["wechatpay-nonce"] == "RESPNONCE"
+
+
+def test_response_vector_from_openssl() -> None:
+    body = b'{"token":"T","expires_in":1800}'
+    assert Formatter.response(str(NOW), "RESPNONCE", body.decode()).encode() == (VEC / "response.msg").read_bytes()
+    assert signed(body).headers["Wechatpay-Signature"] == (VEC / "response.sig").read_text()
+
+
+GOOD = b'{"ok":true}'
+FORGED = [
+    ("missing nonce", signed(GOOD, drop="Wechatpay-Nonce"), "Wechatpay-Nonce"),
+    ("missing serial", signed(GOOD, drop="Wechatpay-Serial"), "Wechatpay-Serial"),
+    ("missing signature", signed(GOOD, drop="Wechatpay-Signature"), "Wechatpay-Signature"),
+    ("missing timestamp", signed(GOOD, drop="Wechatpay-Timestamp"), "Wechatpay-Timestamp"),
+    ("too old", signed(GOOD, ts=NOW - 301), "beyond"),
+    ("too new", signed(GOOD, ts=NOW + 301), "beyond"),
+    ("bad timestamp", signed(GOOD, extra={"Wechatpay-Timestamp": "soon"}), "unix timestamp"),
+    ("unknown serial", signed(GOOD, serial="PUB_KEY_ID_OTHER"), "not a known platform serial"),
+    ("wrong key", signed(GOOD, key=MERCHANT), "does not verify"),
+    ("tampered", Response.build(200, signed(GOOD).headers, b'{"ok":false}'), "does not verify"),
+    (
+        "forged signature",
+        signed(GOOD, extra={"Wechatpay-Signature": base64.b64encode(b"x" * 256).decode()}),
+        "verify",
+    ),
+    ("garbage signature", signed(GOOD, extra={"Wechatpay-Signature": "%%%"}), "verify"),
+]
+
+
+@MODES
+@pytest.mark.parametrize("name, reply, match", FORGED, ids=[f[0] for f in FORGED])
+def test_unverifiable_response_is_never_returned(mode: str, name: str, reply: Response, match: str) -> None:
+    with pytest.raises(VerificationError, match=match) as info:
+        call(make(Recorder(reply)).v3.x, "post", mode, json={})
+    assert info.value.response is reply
+
+
+def test_window_edges_accepted() -> None:
+    for ts in (NOW - 300, NOW + 300):
+        assert make(Recorder(signed(GOOD, ts=ts))).v3.x.get().status_code == 200
+
+
+def test_204_with_empty_body_is_verified() -> None:
+    assert make(Recorder(signed(b"", 204))).v3.pay.transactions.outTradeNo._o_.close.post(o="1").status_code == 204
+    with pytest.raises(VerificationError):
+        make(Recorder(Response.build(204, {}, b""))).v3.pay.transactions.outTradeNo._o_.close.post(o="1")
+
+
+@pytest.mark.parametrize(
+    "path, exempt",
+    [
+        ("v3/billdownload/file", True),
+        ("v3/merchant-service/images/abc%3D%3D", True),
+        ("v3/merchant-service/images/upload", False),
+        ("v3/bill/tradebill", False),
+        ("v3/billdownload/file/extra", False),
+    ],
+)
+def test_php_exempt_endpoints(path: str, exempt: bool) -> None:
+    unsigned = Response.build(200, {}, b"csv,data")
+    node = make(Recorder(unsigned))[path]
+    if exempt:
+        assert node.get().content == b"csv,data"
+    else:
+        with pytest.raises(VerificationError):
+            node.get()
+
+
+def test_overseas_statement_sha1_rule() -> None:
+    sha1 = "a" * 40
+    resp = signed(f'{{"sha1":"{sha1}"}}'.encode())
+    pdf = Response.build(200, {**resp.headers, "Wechatpay-Statement-Sha1": sha1}, b"%PDF-1.7 binary")
+    assert make(Recorder(pdf)).v3.global_.statements.get().content.startswith(b"%PDF")
+    wrong = Response.build(200, {**resp.headers, "Wechatpay-Statement-Sha1": "b" * 40}, b"%PDF-1.7 binary")
+    with pytest.raises(VerificationError):
+        make(Recorder(wrong)).v3.global_.statements.get()
+
+
+@MODES
+@pytest.mark.parametrize(
+    "status, cls",
+    [(400, ClientError), (401, ClientError), (404, ClientError), (500, ServerError), (502, ServerError)],
+)
+def test_http_errors_carry_the_evidence(mode: str, status: int, cls: type) -> None:
+    body = json.dumps({"code": "PARAM_ERROR", "message": "参数错误", "detail": {"field": "/amount"}}).encode()
+    reply = signed(body, status)
+    with pytest.raises(cls) as info:
+        call(make(Recorder(reply)).v3.x, "post", mode, json={})
+    err = info.value
+    assert (err.status_code, err.code, err.message, err.detail, err.request_id) == (
+        status,
+        "PARAM_ERROR",
+        "参数错误",
+        {"field": "/amount"},
+        "REQ-1",
+    )
+    assert err.response is reply
+
+
+def test_non_json_error_body() -> None:
+    with pytest.raises(ServerError) as info:
+        make(Recorder(Response.build(503, {}, b"<html>busy</html>", reason="Service Unavailable"))).v3.x.get()
+    assert info.value.code is None and info.value.status_code == 503
+
+
+# ---- customisation (PHP README "定制") -------------------------------------------------------
+
+
+def test_custom_signer_and_verifier_replace_builtins() -> None:
+    signed_messages: List[str] = []
+    verified: List[tuple] = []
+
+    def remote_signer(message: str) -> str:
+        signed_messages.append(message)
+        return "REMOTE-SIGNATURE"
+
+    def verifier(message: str, signature: str, serial: str) -> bool:
+        verified.append((serial, signature))
+        return True
+
+    rec = Recorder(signed(GOOD, serial="ANY"))
+    client = Builder.factory(
+        {
+            "mchid": "1",
+            "serial": "S",
+            "signer": remote_signer,
+            "verifier": verifier,
+            "handler": rec,
+            "clock": lambda: NOW,
+        }
+    )
+    client.v3.x.get()
+    assert 'signature="REMOTE-SIGNATURE"' in rec.requests[0].headers["Authorization"]
+    assert signed_messages[0].startswith("GET\n/v3/x\n")
+    assert verified[0][0] == "ANY"
+
+
+# ---- config validation (PHP jsonBased) ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "drop, named",
+    [("mchid", "mchid"), ("serial", "serial"), ("privateKey", "privateKey"), ("certs", "certs")],
+)
+def test_each_missing_item_is_named(drop: str, named: str) -> None:
+    cfg = {"mchid": "1", "serial": "S", "privateKey": MERCHANT, "certs": {PUB_ID: PLATFORM_PUB}}
+    del cfg[drop]
+    with pytest.raises(InvalidArgumentError, match=named):
+        Builder.factory(cfg)
+
+
+def test_config_errors() -> None:
+    base = {"mchid": "1", "serial": "S", "privateKey": MERCHANT, "certs": {PUB_ID: PLATFORM_PUB}}
+    with pytest.raises(InvalidArgumentError, match="must not contain the merchant serial"):
+        Builder.factory({**base, "certs": {"S": PLATFORM_PUB}})
+    with pytest.raises(InvalidArgumentError, match="unknown config key"):
+        Builder.factory({**base, "privatekey": MERCHANT})
+    with pytest.raises(InvalidArgumentError, match="base_uri"):
+        Builder.factory({**base, "base_uri": "ftp://x"})
+    with pytest.raises(InvalidArgumentError, match="privateKey"):
+        Builder.factory({**base, "privateKey": "-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----"})
+    with pytest.raises(InvalidArgumentError, match="certs"):
+        Builder.factory({**base, "certs": {}})
+    assert (
+        str(Builder.factory({**base, "mchid": 1900000001, "private_key": MERCHANT}).get_driver().config.mchid)
+        == "1900000001"
+    )
+
+
+def test_base_uri_with_path_prefix_is_signed_in_full() -> None:
+    rec = Recorder()
+    make(rec, base_uri="https://proxy.example/wxpay").v3.certificates.get()
+    assert rec.requests[0].url == "https://proxy.example/wxpay/v3/certificates"
+    assert (
+        "GET\n/wxpay/v3/certificates\n" in str(rec.requests[0].headers)
+        or rec.requests[0].target == "/wxpay/v3/certificates"
+    )
+
+
+def test_config_repr_hides_secrets() -> None:
+    client = make(secret="S" * 32, apiv3_key="K" * 32)
+    text = repr(client.get_driver().config)
+    assert "S" * 32 not in text and "K" * 32 not in text and "PRIVATE" not in text

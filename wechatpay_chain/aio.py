@@ -1,0 +1,109 @@
+"""The async transport: aiohttp (imported only when first used), one ClientSession per running event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import weakref
+from typing import Any, AsyncGenerator, Dict, Mapping, Optional, Tuple
+
+import aiohttp
+from yarl import URL
+
+from .errors import TransportError
+from .models import Request, Response
+
+__all__ = ["AiohttpTransport"]
+
+
+async def _closer(session: aiohttp.ClientSession) -> AsyncGenerator[None, None]:
+    """Parked async generator: `asyncio.run` finalises it at loop shutdown, closing the session cleanly."""
+    try:
+        yield
+        yield  # pragma: no cover - never resumed
+    finally:
+        await session.close()
+
+
+class AiohttpTransport:
+    """Sends a signed `Request` with aiohttp; sessions are per event loop, so successive asyncio.run calls work."""
+
+    def __init__(self, options: Mapping[str, Any]) -> None:
+        self.user_agent = f"aiohttp/{aiohttp.__version__}"
+        self._limit = int(options.get("pool_maxsize", 100))
+        proxies = options.get("proxies") or {}
+        self._proxies: Mapping[str, str] = proxies
+        verify = options.get("verify", True)
+        self._cafile: Optional[str] = None if isinstance(verify, bool) else verify
+        self._ssl: Any = verify if isinstance(verify, bool) else ssl.create_default_context(cafile=verify)
+        self._tls: Dict[Tuple[str, str], ssl.SSLContext] = {}
+        self._sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Tuple[aiohttp.ClientSession, Any]] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    async def _session(self) -> aiohttp.ClientSession:
+        loop = asyncio.get_running_loop()
+        entry = self._sessions.get(loop)
+        if entry is not None and not entry[0].closed:
+            return entry[0]
+        session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=self._limit, ssl=self._ssl),
+            skip_auto_headers=("User-Agent",),
+        )
+        keeper = _closer(session)
+        await keeper.__anext__()
+        self._sessions[loop] = (session, keeper)
+        return session
+
+    def _ssl_for(self, request: Request) -> Any:
+        if request.cert is None:
+            return self._ssl
+        ctx = self._tls.get(request.cert)
+        if ctx is None:
+            ctx = ssl.create_default_context(cafile=self._cafile)
+            if self._ssl is False:
+                ctx.check_hostname = False
+                ctx.verify_mode = ssl.CERT_NONE
+            ctx.load_cert_chain(*request.cert)
+            self._tls[request.cert] = ctx
+        return ctx
+
+    @staticmethod
+    def _timeout(timeout: Any) -> aiohttp.ClientTimeout:
+        if isinstance(timeout, tuple):
+            return aiohttp.ClientTimeout(total=None, connect=timeout[0], sock_read=timeout[1])
+        return aiohttp.ClientTimeout(total=None, connect=timeout, sock_read=timeout)
+
+    async def send(self, request: Request) -> Response:
+        session = await self._session()
+        proxy: Optional[str] = self._proxies.get(request.url.split(":", 1)[0]) if self._proxies else None
+        headers, data = dict(request.headers), request.body
+        if data is not None and not isinstance(data, bytes):  # a streamed body (MediaUtil): async chunks
+            stream: Any = data
+            headers.setdefault("Content-Length", str(len(stream)))
+            data = stream.__aiter__()
+        try:
+            async with session.request(
+                request.method,
+                URL(request.url, encoded=True),
+                headers=headers,
+                data=data,
+                timeout=self._timeout(request.timeout),
+                ssl=self._ssl_for(request),
+                proxy=proxy,
+                allow_redirects=False,
+            ) as r:
+                content = await r.read()
+                return Response.build(r.status, r.headers.items(), content, request.url, r.reason or "")
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            raise TransportError(
+                f"{request.method} {request.url.split('?', 1)[0]} failed: {type(exc).__name__}: {exc}"
+            ) from exc
+
+    async def close(self) -> None:
+        """Close the session of the running loop (others close when their loop shuts down)."""
+        loop = asyncio.get_running_loop()
+        entry = self._sessions.pop(loop, None)
+        if entry is not None:
+            await entry[0].close()
+            await entry[1].aclose()

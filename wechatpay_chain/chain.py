@@ -1,0 +1,142 @@
+"""The chain: `client.v3.pay.transactions`, `client['v3/...']`, `client.chain('v3/...')` (PHP's BuilderChainable)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Dict, Mapping, Optional
+
+from .client import Driver
+from .config import build_config
+from .errors import InvalidArgumentError
+from .models import Response
+
+__all__ = ["Builder", "Node", "normalize"]
+
+_LEADING_CAP = re.compile(r"^[A-Z]")
+_CAP = re.compile(r"[A-Z]")
+_VARIABLE = re.compile(r"^_(.*)_$")
+_PIECES = re.compile(r"(?:[^/{]|\{[^}]*\}?)+")
+_EXPRESSION = re.compile(r"(\{[^}]*\}?)")
+
+
+def normalize(segment: str) -> str:
+    """PHP's rules: leading capital lowered, other capitals -> '-' + lower, `_name_` -> `{name}`."""
+    segment = _LEADING_CAP.sub(lambda m: m.group(0).lower(), segment)
+    segment = _CAP.sub(lambda m: "-" + m.group(0).lower(), segment)
+    return _VARIABLE.sub(lambda m: "{" + m.group(1) + "}", segment)
+
+
+def _normalize_item(segment: str) -> str:
+    """Item keys: PHP's normalisation on the literal parts; `{expressions}` are left as written."""
+    if "{" not in segment:
+        return normalize(segment)
+    return "".join(p if p.startswith("{") else normalize(p) for p in _EXPRESSION.split(segment) if p)
+
+
+class Node:
+    """One point of the chain. Only verbs, `chain()` and `get_driver()` are attributes; all else is a segment."""
+
+    __slots__ = ("_d", "_t", "_c")
+
+    def __init__(self, driver: Driver, template: str = "") -> None:
+        self._d = driver
+        self._t = template
+        self._c: Dict[str, Node] = {}
+
+    def _step(self, segment: str) -> Node:
+        child = self._c.get(segment)
+        if child is None:
+            child = self._c[segment] = Node(self._d, f"{self._t}/{segment}" if self._t else segment)
+        return child
+
+    def __getattr__(self, name: str) -> Node:
+        if name.startswith("__") and name.endswith("__"):
+            raise AttributeError(name)
+        segment = normalize(name)
+        if segment == name and name.endswith("_") and len(name) > 1:
+            segment = name[:-1]  # `global_` -> `global`, so keywords can be written
+        return self._step(segment)
+
+    def __getitem__(self, key: Any) -> Node:
+        if isinstance(key, int) and not isinstance(key, bool):
+            key = str(key)
+        if not isinstance(key, str):
+            raise InvalidArgumentError(f"chain keys are str, not {type(key).__name__}")
+        node = self
+        for piece in _PIECES.findall(key):
+            node = node._step(_normalize_item(piece))
+        return node
+
+    def chain(self, segment: Any) -> Node:
+        """PHP's `chain($segment)`: the same as item access."""
+        return self[segment]
+
+    def get_driver(self) -> Driver:
+        return self._d
+
+    def __iter__(self) -> Any:
+        raise TypeError("a chain node is not iterable")
+
+    def __str__(self) -> str:
+        return self._t
+
+    def __repr__(self) -> str:
+        return f"<wechatpay_chain node {self._t!r}>"
+
+    def __enter__(self) -> Node:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._d.close()
+
+    async def __aenter__(self) -> Node:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._d.close_async()
+
+    def get(self, options: Optional[Mapping[str, Any]] = None, /, **kwargs: Any) -> Response:
+        return self._d.request("GET", self._t, _merge(options, kwargs))
+
+    def put(self, options: Optional[Mapping[str, Any]] = None, /, **kwargs: Any) -> Response:
+        return self._d.request("PUT", self._t, _merge(options, kwargs))
+
+    def post(self, options: Optional[Mapping[str, Any]] = None, /, **kwargs: Any) -> Response:
+        return self._d.request("POST", self._t, _merge(options, kwargs))
+
+    def patch(self, options: Optional[Mapping[str, Any]] = None, /, **kwargs: Any) -> Response:
+        return self._d.request("PATCH", self._t, _merge(options, kwargs))
+
+    def delete(self, options: Optional[Mapping[str, Any]] = None, /, **kwargs: Any) -> Response:
+        return self._d.request("DELETE", self._t, _merge(options, kwargs))
+
+    async def get_async(self, options: Optional[Mapping[str, Any]] = None, /, **kwargs: Any) -> Response:
+        return await self._d.request_async("GET", self._t, _merge(options, kwargs))
+
+    async def put_async(self, options: Optional[Mapping[str, Any]] = None, /, **kwargs: Any) -> Response:
+        return await self._d.request_async("PUT", self._t, _merge(options, kwargs))
+
+    async def post_async(self, options: Optional[Mapping[str, Any]] = None, /, **kwargs: Any) -> Response:
+        return await self._d.request_async("POST", self._t, _merge(options, kwargs))
+
+    async def patch_async(self, options: Optional[Mapping[str, Any]] = None, /, **kwargs: Any) -> Response:
+        return await self._d.request_async("PATCH", self._t, _merge(options, kwargs))
+
+    async def delete_async(self, options: Optional[Mapping[str, Any]] = None, /, **kwargs: Any) -> Response:
+        return await self._d.request_async("DELETE", self._t, _merge(options, kwargs))
+
+
+def _merge(options: Optional[Mapping[str, Any]], kwargs: Mapping[str, Any]) -> Mapping[str, Any]:
+    if options is None:
+        return kwargs
+    if not isinstance(options, Mapping):
+        raise InvalidArgumentError(f"options must be a dict (PHP's $options array), not {type(options).__name__}")
+    return {**options, **kwargs} if kwargs else options
+
+
+class Builder:
+    """PHP's `Builder::factory`: validate the config once and return the root of the chain."""
+
+    @staticmethod
+    def factory(config: Mapping[str, Any]) -> Node:
+        return Node(Driver(build_config(config)))

@@ -1,0 +1,151 @@
+"""The driver (PHP's ClientDecorator): routes v2/v3, owns the transports, and runs flows sync or async."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import threading
+import time
+from typing import Any, Awaitable, Callable, Mapping, Optional, Union
+
+from .config import Config, user_agent
+from .core import Flow, split_options, v3_flow
+from .errors import TransportError
+from .models import Request, Response, Sleep
+
+__all__ = ["Driver", "run", "run_async"]
+
+SyncSend = Callable[[Request], Response]
+AsyncSend = Callable[[Request], Awaitable[Response]]
+
+
+def run(flow: Flow, send: SyncSend) -> Response:
+    """Drive a sans-I/O flow with a blocking transport."""
+    try:
+        step = next(flow)
+        while True:
+            try:
+                if isinstance(step, Sleep):
+                    time.sleep(step.seconds)
+                    reply: Any = None
+                else:
+                    reply = send(step)
+            except TransportError as exc:
+                step = flow.throw(exc)
+            else:
+                step = flow.send(reply)
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
+
+
+async def run_async(flow: Flow, send: AsyncSend) -> Response:
+    """Drive the same flow with an asyncio transport."""
+    try:
+        step = next(flow)
+        while True:
+            try:
+                if isinstance(step, Sleep):
+                    await asyncio.sleep(step.seconds)
+                    reply: Any = None
+                else:
+                    reply = await send(step)
+            except TransportError as exc:
+                step = flow.throw(exc)
+            else:
+                step = flow.send(reply)
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
+
+
+def _handler_sends(handler: Any) -> tuple[SyncSend, AsyncSend]:
+    """A user `handler` (PHP's Guzzle handler): an object with send/send_async, or one callable for both."""
+    sync = getattr(handler, "send", None) or handler
+    asend = getattr(handler, "send_async", None)
+
+    async def async_send(request: Request) -> Response:
+        result = (asend or sync)(request)
+        return await result if inspect.isawaitable(result) else result  # type: ignore[no-any-return]
+
+    return sync, async_send
+
+
+class Driver:
+    """Holds the validated config and lazily-created transports; `close()` / `close_async()` end them."""
+
+    XML_BASED = "v2"
+    JSON_BASED = "v3"
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self._lock = threading.Lock()
+        self._sync: Any = None
+        self._async: Any = None
+        self._ua_sync = self._ua_async = ""
+        if config.handler is not None:
+            self._send, self._send_async = _handler_sends(config.handler)
+            self._ua_sync = self._ua_async = user_agent("handler")
+
+    def __repr__(self) -> str:
+        return f"<Driver mchid={self.config.mchid} base_uri={self.config.base_uri}>"
+
+    @property
+    def transport(self) -> Any:
+        """The requests transport, created on first use."""
+        if self._sync is None:
+            with self._lock:
+                if self._sync is None:
+                    from .transport import RequestsTransport
+
+                    self._sync = RequestsTransport(self.config.transport_options)
+                    self._ua_sync = user_agent(self._sync.user_agent)
+        return self._sync
+
+    @property
+    def async_transport(self) -> Any:
+        """The aiohttp transport, created (and aiohttp imported) on the first async call."""
+        if self._async is None:
+            with self._lock:
+                if self._async is None:
+                    from .aio import AiohttpTransport
+
+                    self._async = AiohttpTransport(self.config.transport_options)
+                    self._ua_async = user_agent(self._async.user_agent)
+        return self._async
+
+    def flow(self, method: str, uri: str, options: Mapping[str, Any], ua: str) -> Flow:
+        """The protocol flow for one call: `v2/...` goes to the XML client with the prefix removed."""
+        if uri[:3].lower() == "v2/":
+            from .v2 import v2_flow
+
+            template = uri[3:]
+            opts, variables = split_options(template, options)
+            return v2_flow(self.config, method, template, opts, variables, ua)
+        opts, variables = split_options(uri, options)
+        return v3_flow(self.config, method, uri, opts, variables, ua)
+
+    def request(self, method: str, uri: str, options: Optional[Mapping[str, Any]] = None) -> Response:
+        if self.config.handler is not None:
+            return run(self.flow(method, uri, options or {}, self._ua_sync), self._send)
+        transport = self.transport
+        return run(self.flow(method, uri, options or {}, self._ua_sync), transport.send)
+
+    async def request_async(self, method: str, uri: str, options: Optional[Mapping[str, Any]] = None) -> Response:
+        if self.config.handler is not None:
+            return await run_async(self.flow(method, uri, options or {}, self._ua_async), self._send_async)
+        transport = self.async_transport
+        return await run_async(self.flow(method, uri, options or {}, self._ua_async), transport.send)
+
+    def close(self) -> None:
+        """Close the pooled requests Session (the aiohttp sessions close with their loops or `close_async`)."""
+        if self._sync is not None:
+            self._sync.close()
+            self._sync = None
+
+    async def close_async(self) -> None:
+        """Close the aiohttp session of the running loop, and the requests Session."""
+        if self._async is not None:
+            await self._async.close()
+        self.close()
+
+
+Sends = Union[SyncSend, AsyncSend]

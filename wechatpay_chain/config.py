@@ -1,0 +1,217 @@
+"""`Builder.factory` configuration, validated once, before any I/O (PHP's `jsonBased`/`xmlBased` checks)."""
+
+from __future__ import annotations
+
+import platform
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, Mapping, Optional, Tuple
+
+from . import __version__
+from .crypto import Rsa, RsaKey
+from .errors import InvalidArgumentError
+from .formatter import Formatter
+from .keyring import Keyring
+from .models import Timeout
+
+__all__ = ["Config", "build_config", "Signer", "Verifier", "DEFAULT_BASE_URI", "DEFAULT_TIMEOUT"]
+
+#: message -> base64 signature (PHP README "定制": a remote signing service fits here)
+Signer = Callable[[str], str]
+#: (message, base64 signature, serial) -> valid?
+Verifier = Callable[[str, str, str], bool]
+
+DEFAULT_BASE_URI = "https://api.mch.weixin.qq.com/"
+DEFAULT_TIMEOUT: Tuple[float, float] = (10.0, 30.0)
+V3_ACCEPT = "application/json, text/plain, application/x-gzip, application/pdf, image/png, image/*;q=0.5"
+V3_CONTENT_TYPE = "application/json; charset=utf-8"
+
+_KNOWN = {
+    "mchid",
+    "serial",
+    "privateKey",
+    "private_key",
+    "certs",
+    "base_uri",
+    "timeout",
+    "headers",
+    "secret",
+    "merchant",
+    "apiv3_key",
+    "proxies",
+    "verify",
+    "pool_connections",
+    "pool_maxsize",
+    "retries",
+    "handler",
+    "signer",
+    "verifier",
+    "clock",
+    "nonce",
+    "session",
+    "max_clock_offset",
+}
+
+
+def user_agent(http: str) -> str:
+    return (
+        f"wechatpay-chain/{__version__} {http} ({platform.system()}/{platform.release()}) "
+        f"Python/{platform.python_version()}"
+    )
+
+
+@dataclass(frozen=True)
+class Config:
+    """What every request needs, parsed once. Never printed with its secrets (repr is redacted)."""
+
+    mchid: str
+    serial: str
+    private_key: Optional[RsaKey] = field(repr=False)
+    certs: Keyring
+    signer: Signer = field(repr=False)
+    verifier: Verifier = field(repr=False)
+    base_uri: str = DEFAULT_BASE_URI
+    base_path: str = "/"
+    headers: Mapping[str, str] = field(default_factory=dict)
+    timeout: Timeout = DEFAULT_TIMEOUT
+    clock: Callable[[], int] = Formatter.timestamp
+    nonce: Callable[[], str] = Formatter.nonce
+    max_clock_offset: int = 300
+    secret: Optional[str] = field(default=None, repr=False)
+    apiv3_key: Optional[str] = field(default=None, repr=False)
+    merchant: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    transport_options: Mapping[str, Any] = field(default_factory=dict)
+    handler: Any = None
+    custom_verifier: bool = False
+
+
+def _default_signer(key: RsaKey) -> Signer:
+    def sign(message: str) -> str:
+        return Rsa.sign(message, key)
+
+    return sign
+
+
+def _default_verifier(certs: Keyring) -> Verifier:
+    def verify(message: str, signature: str, serial: str) -> bool:
+        key = certs.get(serial)
+        return key is not None and Rsa.verify(message, signature, key)
+
+    return verify
+
+
+def build_config(config: Mapping[str, Any]) -> Config:
+    """Validate a PHP-style config dict; every problem is an InvalidArgumentError naming the item."""
+    if not isinstance(config, Mapping):
+        raise InvalidArgumentError("Builder.factory takes a config dict")
+    unknown = sorted(set(config) - _KNOWN)
+    if unknown:
+        raise InvalidArgumentError(f"unknown config key(s): {', '.join(unknown)}; known: {', '.join(sorted(_KNOWN))}")
+    missing = []
+    mchid = config.get("mchid")
+    if isinstance(mchid, int) and not isinstance(mchid, bool):
+        mchid = str(mchid)
+    if not (isinstance(mchid, str) and mchid):
+        missing.append("`mchid` (the merchant ID, a numeric string)")
+    serial = config.get("serial")
+    if not (isinstance(serial, str) and serial):
+        missing.append("`serial` (the merchant certificate serial number)")
+    raw_key = config.get("privateKey", config.get("private_key"))
+    signer = config.get("signer")
+    if raw_key is None and signer is None:
+        missing.append("`privateKey` (the merchant private key, e.g. Rsa.from_('file:///path/apiclient_key.pem'))")
+    certs = config.get("certs")
+    if isinstance(certs, Keyring):
+        keyring = certs
+    elif isinstance(certs, Mapping) and len(certs):
+        keyring = None
+    elif config.get("verifier") is None:
+        missing.append("`certs` (a non-empty {platform serial or PUB_KEY_ID_: public key/certificate} dict)")
+        keyring = Keyring()
+    else:
+        keyring = Keyring()
+    if missing:
+        raise InvalidArgumentError("Builder.factory config is missing " + "; ".join(missing))
+    assert isinstance(mchid, str) and isinstance(serial, str)
+    if keyring is None:
+        assert isinstance(certs, Mapping)
+        if serial in certs:
+            raise InvalidArgumentError(
+                f"certs ({', '.join(certs)}) must not contain the merchant serial {serial}: "
+                "`certs` holds the WeChat Pay platform keys, not the merchant's"
+            )
+        keyring = Keyring(certs)
+    elif serial in keyring:
+        raise InvalidArgumentError(f"certs must not contain the merchant serial {serial}")
+
+    private_key: Optional[RsaKey] = None
+    if raw_key is not None:
+        try:
+            private_key = Rsa.from_(raw_key, Rsa.KEY_TYPE_PRIVATE)
+        except InvalidArgumentError as exc:
+            raise InvalidArgumentError(f"privateKey: {exc}") from None
+    if signer is not None and not callable(signer):
+        raise InvalidArgumentError("`signer` must be a callable(message: str) -> base64 signature")
+    verifier = config.get("verifier")
+    if verifier is not None and not callable(verifier):
+        raise InvalidArgumentError("`verifier` must be a callable(message, signature, serial) -> bool")
+
+    base_uri = config.get("base_uri", DEFAULT_BASE_URI)
+    if not (isinstance(base_uri, str) and base_uri.startswith(("https://", "http://"))):
+        raise InvalidArgumentError("`base_uri` must be an http(s) URL such as https://api.mch.weixin.qq.com/")
+    if not base_uri.endswith("/"):
+        base_uri += "/"
+    rest = base_uri.split("://", 1)[1]
+    base_path = rest[rest.find("/") :] if "/" in rest else "/"
+
+    timeout = config.get("timeout", DEFAULT_TIMEOUT)
+    check_timeout(timeout, "timeout")
+    headers = config.get("headers") or {}
+    if not isinstance(headers, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
+    ):
+        raise InvalidArgumentError("`headers` must be a dict of str to str")
+    merchant = config.get("merchant") or {}
+    if not isinstance(merchant, Mapping):
+        raise InvalidArgumentError("`merchant` must be a dict like {'cert': ..., 'key': ...}")
+    for name in ("secret", "apiv3_key"):
+        value = config.get(name)
+        if value is not None and not isinstance(value, str):
+            raise InvalidArgumentError(f"`{name}` must be a str")
+    transport_options: Dict[str, Any] = {
+        k: config[k] for k in ("proxies", "verify", "pool_connections", "pool_maxsize", "session") if k in config
+    }
+    offset = config.get("max_clock_offset", 300)
+    if not isinstance(offset, int) or offset < 0:
+        raise InvalidArgumentError("`max_clock_offset` must be a non-negative int (seconds)")
+
+    return Config(
+        mchid=mchid,
+        serial=serial,
+        private_key=private_key,
+        certs=keyring,
+        signer=signer if signer is not None else _default_signer(private_key),  # type: ignore[arg-type]
+        verifier=verifier if verifier is not None else _default_verifier(keyring),
+        base_uri=base_uri,
+        base_path=base_path,
+        headers=dict(headers),
+        timeout=timeout,
+        clock=config.get("clock") or Formatter.timestamp,
+        nonce=config.get("nonce") or Formatter.nonce,
+        max_clock_offset=offset,
+        secret=config.get("secret"),
+        apiv3_key=config.get("apiv3_key"),
+        merchant=dict(merchant),
+        transport_options=transport_options,
+        handler=config.get("handler"),
+        custom_verifier=verifier is not None,
+    )
+
+
+def check_timeout(timeout: Any, name: str) -> None:
+    ok = (isinstance(timeout, (int, float)) and not isinstance(timeout, bool) and timeout > 0) or (
+        isinstance(timeout, tuple)
+        and len(timeout) == 2
+        and all(isinstance(t, (int, float)) and not isinstance(t, bool) and t > 0 for t in timeout)
+    )
+    if not ok:
+        raise InvalidArgumentError(f"`{name}` must be seconds > 0 or a (connect, read) pair; None would hang forever")

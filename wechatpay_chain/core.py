@@ -1,0 +1,265 @@
+"""The APIv3 protocol, free of I/O: build + encrypt + sign a request, verify its response.
+
+Both transports run the same generator (`v3_flow`), so the bytes that are signed are computed in
+exactly one place. Mirrors PHP's `ClientJsonTrait::signer` / `::verifier`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from typing import Any, Dict, Generator, List, Mapping, Optional, Tuple, Union
+from urllib.parse import quote
+
+from requests.structures import CaseInsensitiveDict
+
+from . import uritemplate
+from .config import V3_ACCEPT, V3_CONTENT_TYPE, Config, check_timeout
+from .crypto import Rsa, RsaKey
+from .errors import ClientError, InvalidArgumentError, ServerError, VerificationError
+from .formatter import Formatter
+from .models import Request, Response, Sleep
+from .sensitive import encrypt_fields
+
+__all__ = [
+    "Options",
+    "Flow",
+    "split_options",
+    "build_url",
+    "prepare_v3",
+    "verify_v3",
+    "v3_flow",
+    "raise_for_status",
+]
+
+log = logging.getLogger("wechatpay_chain")
+
+Flow = Generator[Union[Request, Sleep], Response, Response]
+
+OPTION_KEYS = frozenset(
+    {"json", "query", "headers", "body", "xml", "security", "nonceless", "timeout", "encrypt", "stream"}
+)
+NONCE, SERIAL, SIGNATURE, TIMESTAMP = (
+    "Wechatpay-Nonce",
+    "Wechatpay-Serial",
+    "Wechatpay-Signature",
+    "Wechatpay-Timestamp",
+)
+STATEMENT_SHA1 = "Wechatpay-Statement-Sha1"
+# PHP: these answer without a signature (bill files, complaint images) and are not verified.
+_UNSIGNED = re.compile(r"^/v3/(?:billdownload/file|merchant-service/images/(?!upload$)[^/]+)$")
+_STATEMENTS = ("/v3/global/statements", "/hk/v3/statements")
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+class Options(Dict[str, Any]):
+    """The request options (PHP's `$options` array) after the URI-template variables were taken out."""
+
+
+def split_options(template: str, options: Mapping[str, Any]) -> Tuple[Options, Dict[str, Any]]:
+    """Separate request options from URI-template variables; unknown names are refused (typo guard)."""
+    opts: Options = Options()
+    variables: Dict[str, Any] = {}
+    for key, value in options.items():
+        (opts if key in OPTION_KEYS else variables)[key] = value
+    names = uritemplate.compile(template).variable_names
+    stray = [k for k in variables if k not in names]
+    if stray:
+        raise InvalidArgumentError(
+            f"unknown option(s) {', '.join(map(repr, stray))} for {template!r}: options are "
+            f"{', '.join(sorted(OPTION_KEYS))}; URI-template variables here: {', '.join(names) or 'none'}"
+        )
+    absent = [n for n in names if variables.get(n) is None]
+    if absent:
+        raise InvalidArgumentError(f"{template!r} needs the URI-template variable(s) {', '.join(absent)}")
+    return opts, variables
+
+
+def _query_value(key: str, value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (str, int, float)):
+        return str(value)
+    raise InvalidArgumentError(f"query[{key!r}] must be str, int, float or bool, not {type(value).__name__}")
+
+
+def encode_query(query: Any) -> str:
+    """RFC 3986 percent-encoding (PHP's PHP_QUERY_RFC3986); the encoded string is what is signed and sent."""
+    if query is None or query == "":
+        return ""
+    if isinstance(query, str):
+        return query.lstrip("?")
+    if not isinstance(query, Mapping):
+        raise InvalidArgumentError("`query` must be a dict (or an already-encoded str)")
+    return "&".join(
+        f"{quote(str(k), safe='')}={quote(_query_value(k, v), safe='')}" for k, v in query.items() if v is not None
+    )
+
+
+def build_url(config: Config, template: str, variables: Mapping[str, Any], query: Any) -> Tuple[str, str]:
+    """The full URL and the path relative to the base URI ('/v3/...'); both fully percent-encoded."""
+    path = uritemplate.expand(template, variables).lstrip("/")
+    qs = encode_query(query)
+    if qs:
+        path += ("&" if "?" in path else "?") + qs
+    return config.base_uri + path, "/" + path.split("?", 1)[0]
+
+
+def _headers(
+    config: Config, opts: Options, accept: str, content_type: Optional[str], ua: str
+) -> CaseInsensitiveDict[str]:
+    headers: CaseInsensitiveDict[str] = CaseInsensitiveDict({"Accept": accept, "User-Agent": ua})
+    if content_type:
+        headers["Content-Type"] = content_type
+    headers.update(config.headers)
+    extra = opts.get("headers")
+    if extra:
+        if not isinstance(extra, Mapping):
+            raise InvalidArgumentError("`headers` must be a dict")
+        for k, v in extra.items():
+            if not isinstance(k, str) or not isinstance(v, (str, int)):
+                raise InvalidArgumentError(f"header {k!r} must be a str")
+            headers[k] = str(v)
+    return headers
+
+
+def _timeout(config: Config, opts: Options) -> Any:
+    timeout = opts.get("timeout", config.timeout)
+    check_timeout(timeout, "timeout")
+    return timeout
+
+
+def signing_body(opts: Options) -> Tuple[str, Any]:
+    """(the text that is signed, the body that is sent) for `body=`: str, bytes, or a MediaUtil-like stream."""
+    body = opts.get("body")
+    if body is None:
+        return "", None
+    if isinstance(body, str):
+        return body, body.encode("utf-8")
+    if isinstance(body, (bytes, bytearray)):
+        return bytes(body).decode("utf-8", "surrogateescape"), bytes(body)
+    meta = getattr(body, "signing_text", None)  # MediaUtil: signed over its `meta` JSON, PHP-style
+    if callable(meta):
+        return str(meta()), body
+    raise InvalidArgumentError("`body` must be str, bytes or a MediaUtil stream")
+
+
+def prepare_v3(
+    config: Config, method: str, template: str, opts: Options, variables: Mapping[str, Any], ua: str
+) -> Request:
+    """Build, encrypt and sign one APIv3 request. Pure: the clock and nonce come from config."""
+    method = method.upper()
+    payload = opts.get("json")
+    if payload is not None and opts.get("body") is not None:
+        raise InvalidArgumentError("give either `json` or `body`, not both")
+    url, _ = build_url(config, template, variables, opts.get("query"))
+    headers = _headers(config, opts, V3_ACCEPT, V3_CONTENT_TYPE, ua)
+    paths = opts.get("encrypt") or ()
+    if isinstance(paths, str):
+        paths = [paths]
+    if payload is not None:
+        wanted = headers.get(SERIAL)
+        chosen: List[Tuple[str, RsaKey]] = []
+
+        def encrypt(plaintext: str) -> str:
+            if not chosen:
+                chosen.append(config.certs.encryption_key(wanted))
+            return Rsa.encrypt(plaintext, chosen[0][1])
+
+        doc, encrypted = encrypt_fields(payload, paths, encrypt)
+        if encrypted:
+            headers[SERIAL] = chosen[0][0]
+        try:
+            text = _JSON.encode(doc)
+        except (TypeError, ValueError) as exc:
+            raise InvalidArgumentError(f"`json` is not JSON-serialisable: {exc}") from None
+        body: Any = text.encode("utf-8")
+    else:
+        if paths:
+            raise InvalidArgumentError("`encrypt` applies to `json` bodies only")
+        text, body = signing_body(opts)
+    request = Request(method, url, headers, body, _timeout(config, opts), stream=bool(opts.get("stream")))
+    return sign_v3(config, request, text)
+
+
+def sign_v3(config: Config, request: Request, body_text: str) -> Request:
+    """Add the Authorization header over METHOD\\nTARGET\\nTIMESTAMP\\nNONCE\\nBODY\\n (fresh per attempt)."""
+    timestamp, nonce = str(config.clock()), config.nonce()
+    message = Formatter.request(request.method, request.target, timestamp, nonce, body_text)
+    log.debug("APIv3 string to sign: %r", message)
+    signature = config.signer(message)
+    headers = CaseInsensitiveDict(request.headers)
+    headers["Authorization"] = Formatter.authorization(config.mchid, nonce, signature, timestamp, config.serial)
+    return Request(request.method, request.url, headers, request.body, request.timeout, request.cert, request.stream)
+
+
+def raise_for_status(response: Response) -> None:
+    """4xx -> ClientError, 5xx -> ServerError, each carrying the service's code/message/detail."""
+    status = response.status_code
+    if status < 400:
+        return
+    code = message = None
+    detail: Any = None
+    try:
+        data = response.json()
+        if isinstance(data, dict):
+            code, message, detail = data.get("code"), data.get("message"), data.get("detail")
+    except ValueError:
+        data = None
+    cls = ClientError if status < 500 else ServerError
+    raise cls(
+        str(message or response.reason or "HTTP error"),
+        status_code=status,
+        code=code,
+        detail=detail,
+        request_id=response.request_id,
+        response=response,
+        data=data,
+    )
+
+
+def verify_v3(config: Config, request: Request, response: Response) -> Response:
+    """PHP's verifier: the four headers, the clock window, a known serial and a valid RSA-SHA256 signature."""
+    raise_for_status(response)
+    if response.status_code >= 300:
+        raise VerificationError(f"unexpected HTTP {response.status_code} from WeChat Pay", response)
+    path = request.target.split("?", 1)[0]
+    rel = "/" + path[len(config.base_path) :] if path.startswith(config.base_path) else path
+    if _UNSIGNED.match(rel):
+        return response
+    h = response.headers
+    absent = [name for name in (NONCE, SERIAL, SIGNATURE, TIMESTAMP) if not h.get(name)]
+    if absent:
+        raise VerificationError(f"response is not signed: missing header(s) {', '.join(absent)}", response)
+    nonce, serial, signature, timestamp = h[NONCE], h[SERIAL], h[SIGNATURE], h[TIMESTAMP]
+    try:
+        ts = int(timestamp)
+    except ValueError:
+        raise VerificationError(f"{TIMESTAMP} {timestamp[:32]!r} is not a unix timestamp", response) from None
+    now = config.clock()
+    if abs(now - ts) > config.max_clock_offset:
+        raise VerificationError(
+            f"{TIMESTAMP} {ts} is {ts - now:+d}s from local time, beyond ±{config.max_clock_offset}s "
+            "(check the clock, or this is a replay)",
+            response,
+        )
+    if serial not in config.certs and not config.custom_verifier:
+        raise VerificationError(
+            f"{SERIAL} {serial[:64]!r} is not a known platform serial ({', '.join(config.certs)})", response
+        )
+    if rel in _STATEMENTS and h.get(STATEMENT_SHA1):
+        body = '{"sha1":"' + h[STATEMENT_SHA1] + '"}'
+    else:
+        body = response.content.decode("utf-8", "surrogateescape")
+    message = Formatter.response(timestamp, nonce, body)
+    if not config.verifier(message, signature, serial):
+        raise VerificationError(f"{SIGNATURE} does not verify with platform key {serial}", response)
+    return response
+
+
+def v3_flow(config: Config, method: str, template: str, opts: Options, variables: Mapping[str, Any], ua: str) -> Flow:
+    """request = prepare; response = yield request; return verified response."""
+    request = prepare_v3(config, method, template, opts, variables, ua)
+    response = yield request
+    return verify_v3(config, request, response)

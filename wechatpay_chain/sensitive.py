@@ -1,0 +1,122 @@
+"""Sensitive fields: `Sensitive(...)` markers and `encrypt=[paths]`, RSA-OAEP encrypted before signing."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Callable, Iterable, List, Tuple
+
+from .errors import InvalidArgumentError
+
+__all__ = ["Sensitive", "encrypt_fields"]
+
+
+class Sensitive:
+    """A plaintext that must be encrypted with the platform key before it leaves the process.
+
+    Its repr and str are redacted; ``reveal()`` returns the plaintext. It is not JSON-serialisable,
+    so a code path that forgot to encrypt fails closed instead of sending plaintext.
+    """
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        if isinstance(value, Sensitive):
+            value = value.reveal()
+        if not isinstance(value, str):
+            raise InvalidArgumentError(f"Sensitive takes a str, not {type(value).__name__}")
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Sensitive('***')"
+
+    __str__ = __repr__
+
+    def __reduce__(self) -> Any:
+        raise TypeError("Sensitive values cannot be pickled")
+
+
+_PATH_PART = re.compile(r"^([^.\[\]]+)((?:\[\])*)$")
+
+
+def _parse_path(path: str) -> List[Tuple[str, int]]:
+    """'a.b[].c' -> [('a', 0), ('b', 1), ('c', 0)]: each key with how many list levels follow it."""
+    if not isinstance(path, str) or not path:
+        raise InvalidArgumentError(f"encrypt path must be a non-empty str, got {path!r}")
+    parts = []
+    for piece in path.split("."):
+        m = _PATH_PART.match(piece)
+        if not m:
+            raise InvalidArgumentError(f"invalid encrypt path {path!r}: expected 'a.b', 'list[].field'")
+        parts.append((m.group(1), len(m.group(2)) // 2))
+    return parts
+
+
+Encryptor = Callable[[str], str]
+
+
+def _walk(obj: Any, enc: Encryptor, hits: List[int]) -> Any:
+    """Copy-on-write: returns obj itself when nothing inside it is Sensitive."""
+    if isinstance(obj, Sensitive):
+        hits.append(1)
+        return enc(obj.reveal())
+    if isinstance(obj, dict):
+        out = None
+        for k, v in obj.items():
+            nv = _walk(v, enc, hits)
+            if nv is not v:
+                out = dict(obj) if out is None else out
+                out[k] = nv
+        return obj if out is None else out
+    if isinstance(obj, (list, tuple)):
+        items = [_walk(v, enc, hits) for v in obj]
+        if any(a is not b for a, b in zip(items, obj)):
+            return items
+        return obj
+    return obj
+
+
+def _at(obj: Any, parts: List[Tuple[str, int]], enc: Encryptor, hits: List[int], path: str) -> Any:
+    if not parts:
+        if obj is None:
+            return None
+        if isinstance(obj, Sensitive):
+            obj = obj.reveal()
+        if not isinstance(obj, str):
+            raise InvalidArgumentError(f"encrypt path {path!r} names a {type(obj).__name__}, expected str")
+        hits.append(1)
+        return enc(obj)
+    if not isinstance(obj, dict):
+        return obj
+    (key, depth), rest = parts[0], parts[1:]
+    if key not in obj:
+        return obj
+
+    def into(value: Any, levels: int) -> Any:
+        if levels == 0:
+            return _at(value, rest, enc, hits, path)
+        if value is None:
+            return None
+        if not isinstance(value, (list, tuple)):
+            raise InvalidArgumentError(f"encrypt path {path!r}: {key!r} is not a list")
+        return [into(v, levels - 1) for v in value]
+
+    out = dict(obj)
+    out[key] = into(obj[key], depth)
+    return out
+
+
+def encrypt_fields(doc: Any, paths: Iterable[str], enc: Encryptor) -> Tuple[Any, bool]:
+    """Encrypt every Sensitive value in ``doc`` and every str at ``paths``; never mutates ``doc``.
+
+    Returns the document to serialise and whether anything was encrypted. Values already
+    encrypted by the caller (no marker, no path) pass through untouched, as in a PHP port.
+    """
+    hits: List[int] = []
+    parsed = [(p, _parse_path(p)) for p in paths]
+    out = _walk(doc, enc, hits)
+    for path, parts in parsed:
+        out = _at(out, parts, enc, hits, path)
+    return out, bool(hits)

@@ -1,0 +1,59 @@
+"""The sync transport: requests, one pooled Session. It moves bytes; it never signs or verifies."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Optional
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from .errors import TransportError
+from .models import Request, Response
+
+__all__ = ["RequestsTransport"]
+
+
+class RequestsTransport:
+    """Sends a signed `Request` through one pooled `requests.Session` (thread-safe for concurrent sends).
+
+    A caller-given `session` keeps its adapters (proxies, mTLS, retries) and is not closed by us.
+    """
+
+    def __init__(self, options: Mapping[str, Any]) -> None:
+        self.user_agent = f"requests/{requests.__version__}"
+        session: Optional[requests.Session] = options.get("session")
+        self._owned = session is None
+        if session is None:
+            session = requests.Session()
+            adapter = HTTPAdapter(
+                pool_connections=int(options.get("pool_connections", 10)),
+                pool_maxsize=int(options.get("pool_maxsize", 32)),
+            )
+            session.mount("https://", adapter)
+            session.mount("http://", adapter)
+        self.session = session
+        self._proxies = options.get("proxies")
+        self._verify = options.get("verify", True)
+
+    def send(self, request: Request) -> Response:
+        prepared = requests.PreparedRequest()
+        prepared.prepare(method=request.method, url=request.url, headers=dict(request.headers), data=request.body)
+        try:
+            r = self.session.send(
+                prepared,
+                timeout=request.timeout,
+                verify=self._verify,
+                proxies=self._proxies,
+                cert=request.cert,
+                allow_redirects=False,
+            )
+            content = r.content
+        except requests.RequestException as exc:
+            raise TransportError(
+                f"{request.method} {request.url.split('?', 1)[0]} failed: {type(exc).__name__}: {exc}"
+            ) from exc
+        return Response.build(r.status_code, r.headers, content, request.url, r.reason or "")
+
+    def close(self) -> None:
+        if self._owned:
+            self.session.close()
