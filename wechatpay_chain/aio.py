@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 import weakref
-from typing import Any, AsyncGenerator, Dict, Mapping, Optional, Tuple
+from typing import Any, AsyncGenerator, AsyncIterator, Dict, Mapping, Optional, Tuple
 
 import aiohttp
 from yarl import URL
@@ -82,8 +82,9 @@ class AiohttpTransport:
             stream: Any = data
             headers.setdefault("Content-Length", str(len(stream)))
             data = stream.__aiter__()
+        what = f"{request.method} {request.url.split('?', 1)[0]}"
         try:
-            async with session.request(
+            r = await session.request(
                 request.method,
                 URL(request.url, encoded=True),
                 headers=headers,
@@ -92,13 +93,16 @@ class AiohttpTransport:
                 ssl=self._ssl_for(request),
                 proxy=proxy,
                 allow_redirects=False,
-            ) as r:
+            )
+            if request.stream and 200 <= r.status < 300:
+                return Response.build(r.status, r.headers.items(), b"", request.url, r.reason or "", _Body(r, what))
+            try:
                 content = await r.read()
-                return Response.build(r.status, r.headers.items(), content, request.url, r.reason or "")
+            finally:
+                r.release()
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-            raise TransportError(
-                f"{request.method} {request.url.split('?', 1)[0]} failed: {type(exc).__name__}: {exc}"
-            ) from exc
+            raise TransportError(f"{what} failed: {type(exc).__name__}: {exc}") from exc
+        return Response.build(r.status, r.headers.items(), content, request.url, r.reason or "")
 
     async def close(self) -> None:
         """Close the session of the running loop (others close when their loop shuts down)."""
@@ -107,3 +111,22 @@ class AiohttpTransport:
         if entry is not None:
             await entry[0].close()
             await entry[1].aclose()
+
+
+class _Body:
+    """A streamed download: chunks straight from the socket; the connection is released at the end."""
+
+    def __init__(self, response: aiohttp.ClientResponse, what: str) -> None:
+        self._r, self._what = response, what
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._r.content.iter_chunked(65536):
+                yield chunk
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            raise TransportError(f"{self._what} failed mid-body: {type(exc).__name__}: {exc}") from exc
+        finally:
+            self._r.release()
+
+    def close(self) -> None:
+        self._r.release()

@@ -19,7 +19,7 @@ from .config import V3_ACCEPT, V3_CONTENT_TYPE, Config, check_timeout
 from .crypto import Rsa, RsaKey
 from .errors import ClientError, InvalidArgumentError, ServerError, VerificationError
 from .formatter import Formatter
-from .models import Request, Response, Sleep
+from .models import Request, Response, Sleep, target_of
 from .sensitive import encrypt_fields
 
 __all__ = [
@@ -48,7 +48,7 @@ NONCE, SERIAL, SIGNATURE, TIMESTAMP = (
 )
 STATEMENT_SHA1 = "Wechatpay-Statement-Sha1"
 # PHP: these answer without a signature (bill files, complaint images) and are not verified.
-_UNSIGNED = re.compile(r"^/v3/(?:billdownload/file|merchant-service/images/(?!upload$)[^/]+)$")
+_UNSIGNED = re.compile(r"^/v3/(?:billdownload/file|merchant-service/images/(?!upload$)[^/]+)$", re.I)
 _STATEMENTS = ("/v3/global/statements", "/hk/v3/statements")
 _JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
@@ -179,7 +179,9 @@ def prepare_v3(
         if paths:
             raise InvalidArgumentError("`encrypt` applies to `json` bodies only")
         text, body = signing_body(opts)
-    request = Request(method, url, headers, body, _timeout(config, opts), stream=bool(opts.get("stream")))
+    # Only unsigned downloads may stream: a signed body must be whole before it can be verified.
+    stream = bool(opts.get("stream")) and bool(_UNSIGNED.match(target_of(url).split("?", 1)[0]))
+    request = Request(method, url, headers, body, _timeout(config, opts), stream=stream)
     return sign_v3(config, request, text)
 
 
@@ -224,9 +226,8 @@ def verify_v3(config: Config, request: Request, response: Response) -> Response:
     raise_for_status(response)
     if response.status_code >= 300:
         raise VerificationError(f"unexpected HTTP {response.status_code} from WeChat Pay", response)
-    path = request.target.split("?", 1)[0]
-    rel = "/" + path[len(config.base_path) :] if path.startswith(config.base_path) else path
-    if _UNSIGNED.match(rel):
+    path = request.target.split("?", 1)[0]  # PHP matches the full request path, case-insensitively
+    if _UNSIGNED.match(path):
         return response
     h = response.headers
     absent = [name for name in (NONCE, SERIAL, SIGNATURE, TIMESTAMP) if not h.get(name)]
@@ -248,7 +249,7 @@ def verify_v3(config: Config, request: Request, response: Response) -> Response:
         raise VerificationError(
             f"{SERIAL} {serial[:64]!r} is not a known platform serial ({', '.join(config.certs)})", response
         )
-    if rel in _STATEMENTS and h.get(STATEMENT_SHA1):
+    if path.lower() in _STATEMENTS and h.get(STATEMENT_SHA1):
         body = '{"sha1":"' + h[STATEMENT_SHA1] + '"}'
     else:
         body = response.content.decode("utf-8", "surrogateescape")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json as _json
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Optional, Tuple, Union
+from typing import Any, AsyncIterator, Iterable, Iterator, Mapping, Optional, Tuple, Union
 
 from requests.structures import CaseInsensitiveDict
 
@@ -14,6 +14,13 @@ __all__ = ["Request", "Response", "Sleep", "Timeout", "Body"]
 Timeout = Union[float, Tuple[float, float]]
 #: bytes, or an iterable of byte chunks (a streamed upload)
 Body = Union[bytes, Iterable[bytes], None]
+
+
+def target_of(url: str) -> str:
+    """'https://host/a/b?q=1' -> '/a/b?q=1'."""
+    rest = url.split("://", 1)[-1]
+    slash = rest.find("/")
+    return rest[slash:] if slash >= 0 else "/"
 
 
 @dataclass(frozen=True)
@@ -31,9 +38,7 @@ class Request:
     @property
     def target(self) -> str:
         """The request target (path?query) as it goes on the wire."""
-        rest = self.url.split("://", 1)[-1]
-        slash = rest.find("/")
-        return rest[slash:] if slash >= 0 else "/"
+        return target_of(self.url)
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,30 @@ class Response:
     content: bytes = field(repr=False)
     url: str = ""
     reason: str = ""
+    #: a streamed body (downloads with `stream=True`): iterable or async-iterable chunks, with `close()`
+    stream: Any = field(default=None, repr=False, compare=False)
+
+    def iter_bytes(self, size: int = 65536) -> Iterator[bytes]:
+        """The body in chunks: from the wire when streamed, else slices of `content`."""
+        if self.stream is None:
+            view = memoryview(self.content)
+            for i in range(0, len(view), size):
+                yield bytes(view[i : i + size])
+        else:
+            yield from self.stream
+
+    async def aiter_bytes(self, size: int = 65536) -> AsyncIterator[bytes]:
+        if self.stream is None:
+            for chunk in self.iter_bytes(size):
+                yield chunk
+        else:
+            async for chunk in self.stream:
+                yield chunk
+
+    def close(self) -> None:
+        """Release a streamed body's connection without reading it (a no-op otherwise)."""
+        if self.stream is not None:
+            self.stream.close()
 
     @property
     def text(self) -> str:
@@ -76,5 +105,6 @@ class Response:
         content: bytes,
         url: str = "",
         reason: str = "",
+        stream: Any = None,
     ) -> Response:
-        return cls(status_code, CaseInsensitiveDict(headers), content, url, reason)
+        return cls(status_code, CaseInsensitiveDict(headers), content, url, reason, stream)

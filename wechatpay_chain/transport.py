@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional
+from typing import Any, Iterator, Mapping, Optional
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -46,7 +46,10 @@ class RequestsTransport:
                 proxies=self._proxies,
                 cert=request.cert,
                 allow_redirects=False,
+                stream=request.stream,
             )
+            if request.stream and 200 <= r.status_code < 300:
+                return Response.build(r.status_code, r.headers, b"", request.url, r.reason or "", _Body(r, request))
             content = r.content
         except requests.RequestException as exc:
             raise TransportError(
@@ -57,3 +60,21 @@ class RequestsTransport:
     def close(self) -> None:
         if self._owned:
             self.session.close()
+
+
+class _Body:
+    """A streamed download: chunks straight from the socket; the connection returns to the pool at the end."""
+
+    def __init__(self, response: requests.Response, request: Request) -> None:
+        self._r, self._what = response, f"{request.method} {request.url.split('?', 1)[0]}"
+
+    def __iter__(self) -> Iterator[bytes]:
+        try:
+            yield from self._r.iter_content(65536)
+        except requests.RequestException as exc:
+            raise TransportError(f"{self._what} failed mid-body: {type(exc).__name__}: {exc}") from exc
+        finally:
+            self._r.close()
+
+    def close(self) -> None:
+        self._r.close()
