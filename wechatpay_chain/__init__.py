@@ -18,6 +18,7 @@ from .errors import (  # noqa: E402
 )
 from .formatter import Formatter  # noqa: E402
 from .keyring import Keyring  # noqa: E402
+from .mediautil import MediaUtil  # noqa: E402
 from .models import Response  # noqa: E402
 from .pemutil import Certificate, PemUtil  # noqa: E402
 from .sensitive import Sensitive  # noqa: E402
@@ -37,6 +38,7 @@ __all__ = [
     "PemUtil",
     "Certificate",
     "Keyring",
+    "MediaUtil",
     "Sensitive",
     "Response",
     "WeChatPayError",
