@@ -101,7 +101,7 @@ class AiohttpTransport:
             finally:
                 r.release()
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-            raise TransportError(f"{what} failed: {type(exc).__name__}: {exc}") from exc
+            raise TransportError(f"{what} failed: {type(exc).__name__}: {exc}", _kind(exc)) from exc
         return Response.build(r.status, r.headers.items(), content, request.url, r.reason or "")
 
     async def close(self) -> None:
@@ -111,6 +111,15 @@ class AiohttpTransport:
         if entry is not None:
             await entry[0].close()
             await entry[1].aclose()
+
+
+def _kind(exc: BaseException) -> str:
+    """'connect' only when nothing can have reached the service."""
+    if isinstance(exc, (aiohttp.ClientConnectorError, getattr(aiohttp, "ConnectionTimeoutError", ()))):
+        return "connect"
+    if isinstance(exc, asyncio.TimeoutError):
+        return "timeout"
+    return "read"
 
 
 class _Body:

@@ -6,7 +6,8 @@ import asyncio
 import inspect
 import threading
 import time
-from typing import Any, Awaitable, Callable, Mapping, Optional, Union
+from concurrent.futures import Executor, ThreadPoolExecutor
+from typing import Any, Awaitable, Callable, Mapping, Optional, Tuple, Union
 
 from .config import Config, user_agent
 from .core import Flow, split_options, v3_flow
@@ -19,42 +20,53 @@ SyncSend = Callable[[Request], Response]
 AsyncSend = Callable[[Request], Awaitable[Response]]
 
 
+def _step(flow: Flow, reply: Any, error: Optional[TransportError]) -> Tuple[bool, Any]:
+    """Advance the flow one step: (done, next request or sleep | final response)."""
+    try:
+        return False, (flow.throw(error) if error is not None else flow.send(reply))
+    except StopIteration as stop:
+        return True, stop.value
+
+
 def run(flow: Flow, send: SyncSend) -> Response:
     """Drive a sans-I/O flow with a blocking transport."""
-    try:
-        step = next(flow)
-        while True:
-            try:
-                if isinstance(step, Sleep):
-                    time.sleep(step.seconds)
-                    reply: Any = None
-                else:
-                    reply = send(step)
-            except TransportError as exc:
-                step = flow.throw(exc)
+    done, step = _step(flow, None, None)
+    while not done:
+        reply: Any = None
+        error: Optional[TransportError] = None
+        try:
+            if isinstance(step, Sleep):
+                time.sleep(step.seconds)
             else:
-                step = flow.send(reply)
-    except StopIteration as stop:
-        return stop.value  # type: ignore[no-any-return]
+                reply = send(step)
+        except TransportError as exc:
+            error = exc
+        done, step = _step(flow, reply, error)
+    return step  # type: ignore[no-any-return]
 
 
-async def run_async(flow: Flow, send: AsyncSend) -> Response:
-    """Drive the same flow with an asyncio transport."""
-    try:
-        step = next(flow)
-        while True:
-            try:
-                if isinstance(step, Sleep):
-                    await asyncio.sleep(step.seconds)
-                    reply: Any = None
-                else:
-                    reply = await send(step)
-            except TransportError as exc:
-                step = flow.throw(exc)
+async def run_async(flow: Flow, send: AsyncSend, executor: Optional[Executor] = None) -> Response:
+    """Drive the same flow with an asyncio transport; with an executor, the flow's RSA work runs there."""
+    loop = asyncio.get_running_loop()
+
+    async def advance(reply: Any, error: Optional[TransportError]) -> Tuple[bool, Any]:
+        if executor is None:
+            return _step(flow, reply, error)
+        return await loop.run_in_executor(executor, _step, flow, reply, error)
+
+    done, step = await advance(None, None)
+    while not done:
+        reply: Any = None
+        error: Optional[TransportError] = None
+        try:
+            if isinstance(step, Sleep):
+                await asyncio.sleep(step.seconds)
             else:
-                step = flow.send(reply)
-    except StopIteration as stop:
-        return stop.value  # type: ignore[no-any-return]
+                reply = await send(step)
+        except TransportError as exc:
+            error = exc
+        done, step = await advance(reply, error)
+    return step  # type: ignore[no-any-return]
 
 
 def _handler_sends(handler: Any) -> tuple[SyncSend, AsyncSend]:
@@ -80,6 +92,7 @@ class Driver:
         self._lock = threading.Lock()
         self._sync: Any = None
         self._async: Any = None
+        self._executor: Optional[ThreadPoolExecutor] = None
         self._ua_sync = self._ua_async = ""
         if config.handler is not None:
             self._send, self._send_async = _handler_sends(config.handler)
@@ -112,6 +125,15 @@ class Driver:
                     self._ua_async = user_agent(self._async.user_agent)
         return self._async
 
+    @property
+    def executor(self) -> Optional[Executor]:
+        """Config `crypto_threads` > 0: a thread pool for the async path's sign/encrypt/verify (RSA frees the GIL)."""
+        if self._executor is None and self.config.crypto_threads:
+            with self._lock:
+                if self._executor is None:
+                    self._executor = ThreadPoolExecutor(self.config.crypto_threads, "wechatpay-crypto")
+        return self._executor
+
     def flow(self, method: str, uri: str, options: Mapping[str, Any], ua: str) -> Flow:
         """The protocol flow for one call: `v2/...` goes to the XML client with the prefix removed."""
         if uri[:3].lower() == "v2/":
@@ -131,15 +153,19 @@ class Driver:
 
     async def request_async(self, method: str, uri: str, options: Optional[Mapping[str, Any]] = None) -> Response:
         if self.config.handler is not None:
-            return await run_async(self.flow(method, uri, options or {}, self._ua_async), self._send_async)
+            flow = self.flow(method, uri, options or {}, self._ua_async)
+            return await run_async(flow, self._send_async, self.executor)
         transport = self.async_transport
-        return await run_async(self.flow(method, uri, options or {}, self._ua_async), transport.send)
+        return await run_async(self.flow(method, uri, options or {}, self._ua_async), transport.send, self.executor)
 
     def close(self) -> None:
         """Close the pooled requests Session (the aiohttp sessions close with their loops or `close_async`)."""
         if self._sync is not None:
             self._sync.close()
             self._sync = None
+        if self._executor is not None:
+            self._executor.shutdown(wait=False)
+            self._executor = None
 
     async def close_async(self) -> None:
         """Close the aiohttp session of the running loop, and the requests Session."""

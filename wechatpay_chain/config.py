@@ -12,6 +12,7 @@ from .errors import InvalidArgumentError
 from .formatter import Formatter
 from .keyring import Keyring
 from .models import Timeout
+from .retry import Retry, retry_policy
 
 __all__ = ["Config", "build_config", "Signer", "Verifier", "DEFAULT_BASE_URI", "DEFAULT_TIMEOUT"]
 
@@ -49,6 +50,7 @@ _KNOWN = {
     "nonce",
     "session",
     "max_clock_offset",
+    "crypto_threads",
 }
 
 
@@ -82,6 +84,8 @@ class Config:
     transport_options: Mapping[str, Any] = field(default_factory=dict)
     handler: Any = None
     custom_verifier: bool = False
+    retry: Optional[Retry] = None
+    crypto_threads: int = 0
 
 
 def _default_signer(key: RsaKey) -> Signer:
@@ -180,6 +184,9 @@ def build_config(config: Mapping[str, Any]) -> Config:
     transport_options: Dict[str, Any] = {
         k: config[k] for k in ("proxies", "verify", "pool_connections", "pool_maxsize", "session") if k in config
     }
+    threads = config.get("crypto_threads", 0)
+    if not isinstance(threads, int) or isinstance(threads, bool) or threads < 0:
+        raise InvalidArgumentError("`crypto_threads` must be an int >= 0 (0 runs the RSA work on the event loop)")
     offset = config.get("max_clock_offset", 300)
     if not isinstance(offset, int) or offset < 0:
         raise InvalidArgumentError("`max_clock_offset` must be a non-negative int (seconds)")
@@ -204,6 +211,8 @@ def build_config(config: Mapping[str, Any]) -> Config:
         transport_options=transport_options,
         handler=config.get("handler"),
         custom_verifier=verifier is not None,
+        retry=retry_policy(config.get("retries")),
+        crypto_threads=threads,
     )
 
 

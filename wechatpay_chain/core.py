@@ -20,6 +20,7 @@ from .crypto import Rsa, RsaKey
 from .errors import ClientError, InvalidArgumentError, ServerError, VerificationError
 from .formatter import Formatter
 from .models import Request, Response, Sleep, target_of
+from .retry import attempts
 from .sensitive import encrypt_fields
 
 __all__ = [
@@ -106,7 +107,7 @@ def build_url(config: Config, template: str, variables: Mapping[str, Any], query
     return config.base_uri + path, "/" + path.split("?", 1)[0]
 
 
-def _headers(
+def request_headers(
     config: Config, opts: Options, accept: str, content_type: Optional[str], ua: str
 ) -> CaseInsensitiveDict[str]:
     headers: CaseInsensitiveDict[str] = CaseInsensitiveDict({"Accept": accept, "User-Agent": ua})
@@ -124,7 +125,7 @@ def _headers(
     return headers
 
 
-def _timeout(config: Config, opts: Options) -> Any:
+def request_timeout(config: Config, opts: Options) -> Any:
     timeout = opts.get("timeout", config.timeout)
     check_timeout(timeout, "timeout")
     return timeout
@@ -145,16 +146,16 @@ def signing_body(opts: Options) -> Tuple[str, Any]:
     raise InvalidArgumentError("`body` must be str, bytes or a MediaUtil stream")
 
 
-def prepare_v3(
+def build_v3(
     config: Config, method: str, template: str, opts: Options, variables: Mapping[str, Any], ua: str
-) -> Request:
-    """Build, encrypt and sign one APIv3 request. Pure: the clock and nonce come from config."""
+) -> Tuple[Request, str]:
+    """Build and encrypt one APIv3 request (unsigned), and the body text to sign. Pure."""
     method = method.upper()
     payload = opts.get("json")
     if payload is not None and opts.get("body") is not None:
         raise InvalidArgumentError("give either `json` or `body`, not both")
     url, _ = build_url(config, template, variables, opts.get("query"))
-    headers = _headers(config, opts, V3_ACCEPT, V3_CONTENT_TYPE, ua)
+    headers = request_headers(config, opts, V3_ACCEPT, V3_CONTENT_TYPE, ua)
     paths = opts.get("encrypt") or ()
     if isinstance(paths, str):
         paths = [paths]
@@ -181,7 +182,14 @@ def prepare_v3(
         text, body = signing_body(opts)
     # Only unsigned downloads may stream: a signed body must be whole before it can be verified.
     stream = bool(opts.get("stream")) and bool(_UNSIGNED.match(target_of(url).split("?", 1)[0]))
-    request = Request(method, url, headers, body, _timeout(config, opts), stream=stream)
+    return Request(method, url, headers, body, request_timeout(config, opts), stream=stream), text
+
+
+def prepare_v3(
+    config: Config, method: str, template: str, opts: Options, variables: Mapping[str, Any], ua: str
+) -> Request:
+    """Build, encrypt and sign one APIv3 request. Pure: the clock and nonce come from config."""
+    request, text = build_v3(config, method, template, opts, variables, ua)
     return sign_v3(config, request, text)
 
 
@@ -260,7 +268,12 @@ def verify_v3(config: Config, request: Request, response: Response) -> Response:
 
 
 def v3_flow(config: Config, method: str, template: str, opts: Options, variables: Mapping[str, Any], ua: str) -> Flow:
-    """request = prepare; response = yield request; return verified response."""
-    request = prepare_v3(config, method, template, opts, variables, ua)
-    response = yield request
-    return verify_v3(config, request, response)
+    """Build once; per attempt: sign, `response = yield request`; return the verified response."""
+    request, text = build_v3(config, method, template, opts, variables, ua)
+    return (
+        yield from attempts(
+            config.retry,
+            lambda: sign_v3(config, request, text),
+            lambda signed, response: verify_v3(config, signed, response),
+        )
+    )

@@ -32,7 +32,15 @@ class DecryptionError(WeChatPayError, ValueError):
 
 
 class TransportError(WeChatPayError):
-    """Connect/read failure or timeout; the underlying exception is chained as ``__cause__``."""
+    """Connect/read failure or timeout; the underlying exception is chained as ``__cause__``.
+
+    ``kind`` says how far the request got: 'connect' (nothing was sent), 'timeout' (no answer in
+    time: the service may have acted), 'read' (the answer broke off).
+    """
+
+    def __init__(self, message: str, kind: str = "read") -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 class VerificationError(WeChatPayError):

@@ -6,6 +6,7 @@ from typing import Any, Iterator, Mapping, Optional
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import NewConnectionError
 
 from .errors import TransportError
 from .models import Request, Response
@@ -52,14 +53,26 @@ class RequestsTransport:
                 return Response.build(r.status_code, r.headers, b"", request.url, r.reason or "", _Body(r, request))
             content = r.content
         except requests.RequestException as exc:
-            raise TransportError(
-                f"{request.method} {request.url.split('?', 1)[0]} failed: {type(exc).__name__}: {exc}"
-            ) from exc
+            what = f"{request.method} {request.url.split('?', 1)[0]}"
+            raise TransportError(f"{what} failed: {type(exc).__name__}: {exc}", _kind(exc)) from exc
         return Response.build(r.status_code, r.headers, content, request.url, r.reason or "")
 
     def close(self) -> None:
         if self._owned:
             self.session.close()
+
+
+def _kind(exc: requests.RequestException) -> str:
+    """'connect' only when nothing can have reached the service."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return "connect"
+    if isinstance(exc, requests.Timeout):
+        return "timeout"
+    reason = exc.args[0] if exc.args else None
+    reason = getattr(reason, "reason", reason)  # urllib3 MaxRetryError wraps the cause
+    if isinstance(exc, requests.exceptions.SSLError) or isinstance(reason, NewConnectionError):
+        return "connect"
+    return "read"
 
 
 class _Body:

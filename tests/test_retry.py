@@ -1,0 +1,135 @@
+"""Opt-in retries and the async RSA thread pool, through both drivers, with a handler transport."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import threading
+from typing import Any, List
+
+import pytest
+
+from wechatpay_chain import InvalidArgumentError, ServerError, TransportError, VerificationError
+from wechatpay_chain.models import Request, Response
+from wechatpay_chain.retry import Retry
+from tests.test_core import GOOD, MODES, call, make, signed
+
+NO_WAIT = Retry(total=2, backoff=0, random=lambda: 0.0)
+
+
+class Script:
+    """Answers each attempt from a script: a Response, or an exception to raise."""
+
+    def __init__(self, *steps: Any) -> None:
+        self.steps = list(steps)
+        self.requests: List[Request] = []
+
+    def __call__(self, request: Request) -> Response:
+        self.requests.append(request)
+        step = self.steps.pop(0)
+        if isinstance(step, BaseException):
+            raise step
+        return step  # type: ignore[no-any-return]
+
+
+def nonces() -> Any:
+    counter = itertools.count()
+    return lambda: f"NONCE{next(counter):027d}"
+
+
+def busy() -> Response:
+    return signed(json.dumps({"code": "SYSTEM_ERROR", "message": "系统繁忙"}).encode(), 500)
+
+
+@MODES
+def test_connect_failure_is_retried_with_a_fresh_signature(mode: str) -> None:
+    script = Script(TransportError("refused", "connect"), signed(GOOD))
+    client = make(script, retries=NO_WAIT, nonce=nonces())
+    assert call(client.v3.x, "post", mode, json={"out_trade_no": "A1"}).status_code == 200
+    first, second = script.requests
+    assert first.body == second.body
+    assert first.headers["Authorization"] != second.headers["Authorization"]
+    assert 'nonce_str="NONCE000000000000000000000000000"' in first.headers["Authorization"]
+    assert 'nonce_str="NONCE000000000000000000000000001"' in second.headers["Authorization"]
+
+
+@MODES
+def test_system_error_is_retried_then_succeeds(mode: str) -> None:
+    script = Script(busy(), signed(GOOD, 429), signed(GOOD))
+    assert call(make(script, retries=NO_WAIT).v3.x, "get", mode).status_code == 200
+    assert len(script.requests) == 3
+
+
+@MODES
+def test_exhausted_retries_raise_the_last_error(mode: str) -> None:
+    script = Script(busy(), busy(), busy())
+    with pytest.raises(ServerError) as info:
+        call(make(script, retries=NO_WAIT).v3.x, "get", mode)
+    assert info.value.code == "SYSTEM_ERROR" and len(script.requests) == 3
+
+
+@MODES
+def test_failed_verification_is_never_retried(mode: str) -> None:
+    forged = Response.build(200, signed(GOOD).headers, b'{"ok":false}')
+    script = Script(forged, signed(GOOD))
+    with pytest.raises(VerificationError):
+        call(make(script, retries=NO_WAIT).v3.x, "get", mode)
+    assert len(script.requests) == 1
+
+
+@MODES
+def test_only_the_chosen_failures_are_retried(mode: str) -> None:
+    script = Script(TransportError("read timed out", "timeout"), signed(GOOD))
+    policy = Retry(total=2, backoff=0, on=frozenset({"connect"}), random=lambda: 0.0)
+    with pytest.raises(TransportError):
+        call(make(script, retries=policy).v3.x, "get", mode)
+    assert len(script.requests) == 1
+
+
+def test_off_by_default() -> None:
+    script = Script(busy(), signed(GOOD))
+    with pytest.raises(ServerError):
+        make(script).v3.x.get()
+    assert len(script.requests) == 1
+
+
+def test_backoff_is_full_jitter_and_capped() -> None:
+    policy = Retry(total=5, backoff=0.5, max_backoff=2.0, random=lambda: 1.0)
+    assert [policy.delay(a) for a in range(4)] == [0.5, 1.0, 2.0, 2.0]
+    assert Retry(random=lambda: 0.0).delay(3) == 0.0
+
+
+@pytest.mark.parametrize("bad", [-1, "3", {"total": 1, "tries": 2}, {"on": ["sometimes"]}, {"total": -1}])
+def test_bad_retry_config(bad: Any) -> None:
+    with pytest.raises(InvalidArgumentError, match="retries"):
+        make(retries=bad)
+
+
+def test_retry_config_forms() -> None:
+    assert make(retries=3).get_driver().config.retry.total == 3
+    cfg = make(retries={"total": 1, "on": ["connect"], "codes": ["X"]}).get_driver().config.retry
+    assert cfg.on == frozenset({"connect"}) and cfg.codes == frozenset({"X"})
+
+
+def test_crypto_threads_runs_the_flow_off_the_event_loop() -> None:
+    threads: List[str] = []
+
+    def signer(message: str) -> str:
+        threads.append(threading.current_thread().name)
+        return "SIG"
+
+    async def handler(request: Request) -> Response:
+        return signed(GOOD)
+
+    client = make(handler, signer=signer, crypto_threads=2)
+
+    async def main() -> None:
+        responses = await asyncio.gather(*(client.v3.x.get_async() for _ in range(8)))
+        assert all(r.status_code == 200 for r in responses)
+
+    asyncio.run(main())
+    assert threads and all(name.startswith("wechatpay-crypto") for name in threads)
+    client.get_driver().close()
+    with pytest.raises(InvalidArgumentError, match="crypto_threads"):
+        make(crypto_threads=-1)

@@ -1,0 +1,106 @@
+"""Opt-in retries, as a pure flow step: each attempt is freshly signed; a failed verification is never retried.
+
+WeChat Pay's idempotency makes a retried create safe when the business key is the same
+(`out_trade_no`, `out_refund_no`, `out_batch_no`...): the service answers the first order again or
+says it already exists; it never books twice. The request body is built (and encrypted) once.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Any, Callable, FrozenSet, Generator, Mapping, Optional, Union
+
+from .errors import InvalidArgumentError, TransportError
+from .models import Request, Response, Sleep
+
+__all__ = ["Retry", "retry_policy", "attempts"]
+
+Flow = Generator[Union[Request, Sleep], Response, Response]
+
+
+@dataclass(frozen=True)
+class Retry:
+    """`total` extra attempts; full-jitter exponential backoff; which failures are retried.
+
+    `on`: 'connect' (nothing was sent: always safe), 'timeout' (the service may have acted: safe only
+    with the same business key), 'read' (dropped mid-response), 'status' (a `statuses` HTTP code or a
+    `codes` error code such as SYSTEM_ERROR / FREQUENCY_LIMITED).
+    """
+
+    total: int = 2
+    backoff: float = 0.2
+    max_backoff: float = 5.0
+    on: FrozenSet[str] = frozenset({"connect", "timeout", "status"})
+    statuses: FrozenSet[int] = frozenset({429, 500, 502, 503, 504})
+    codes: FrozenSet[str] = frozenset({"SYSTEM_ERROR", "FREQUENCY_LIMITED", "SYSTEMERROR", "FREQ_LIMIT"})
+    random: Callable[[], float] = field(default=random.random, repr=False, compare=False)
+
+    def delay(self, attempt: int) -> float:
+        return float(self.random()) * min(self.max_backoff, self.backoff * (1 << attempt))
+
+    def retries_error(self, exc: TransportError, attempt: int) -> bool:
+        return attempt < self.total and exc.kind in self.on
+
+    def retries_response(self, response: Response, attempt: int) -> bool:
+        if attempt >= self.total or "status" not in self.on or response.status_code < 400:
+            return False
+        if response.status_code in self.statuses:
+            return True
+        try:
+            data = response.json()
+        except ValueError:
+            return False
+        return isinstance(data, dict) and data.get("code") in self.codes
+
+
+_KINDS = {"connect", "timeout", "read", "status"}
+
+
+def retry_policy(value: Any) -> Optional[Retry]:
+    """Config `retries`: None/0 (off, the default), an int (extra attempts), a dict of Retry fields, or a Retry."""
+    if value is None or value == 0:
+        return None
+    if isinstance(value, Retry):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return Retry(total=value)
+    if isinstance(value, Mapping):
+        known = {"total", "backoff", "max_backoff", "on", "statuses", "codes"}
+        unknown = set(value) - known
+        if unknown:
+            raise InvalidArgumentError(f"`retries` has unknown key(s) {sorted(unknown)}; known: {sorted(known)}")
+        fields = dict(value)
+        for key in ("on", "statuses", "codes"):
+            if key in fields:
+                fields[key] = frozenset(fields[key])
+        if not set(fields.get("on", ())) <= _KINDS:
+            raise InvalidArgumentError(f"`retries['on']` takes {sorted(_KINDS)}")
+        policy = Retry(**fields)
+        if policy.total < 0 or policy.backoff < 0 or policy.max_backoff < 0:
+            raise InvalidArgumentError("`retries` counts and delays must be >= 0")
+        return policy
+    raise InvalidArgumentError("`retries` must be an int, a dict of Retry fields, or a Retry")
+
+
+def attempts(
+    policy: Optional[Retry],
+    make: Callable[[], Request],
+    verify: Callable[[Request, Response], Response],
+) -> Flow:
+    """Send `make()` (a freshly signed request per attempt) until it may stop; then verify the response."""
+    attempt = 0
+    while True:
+        request = make()
+        try:
+            response = yield request
+        except TransportError as exc:
+            if policy is None or not policy.retries_error(exc, attempt):
+                raise
+        else:
+            if policy is None or not policy.retries_response(response, attempt):
+                return verify(request, response)
+            response.close()
+        assert policy is not None
+        yield Sleep(policy.delay(attempt))
+        attempt += 1
