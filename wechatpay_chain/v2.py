@@ -1,0 +1,340 @@
+"""The APIv2 (XML) protocol, free of I/O: PHP's ``ClientXmlTrait`` transformRequest / transformResponse.
+
+``v2_flow`` signs the ``xml`` payload (or a GET ``query``) with the APIv2 ``secret``, yields the
+request, and returns the response only when its ``sign`` verifies and ``return_code``/``result_code``
+say SUCCESS. The merchant client certificate for ``security=True`` (mTLS) is resolved here, once per
+config, into files the two transports can load.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import shutil
+import tempfile
+import threading
+import weakref
+from typing import Any, Dict, Mapping, Optional, Tuple
+
+from .config import Config
+from .core import Flow, Options, build_url, raise_for_status, request_headers, request_timeout, signing_body
+from .crypto import Hash
+from .errors import ApiError, InvalidArgumentError, VerificationError
+from .formatter import Formatter
+from .models import Request, Response
+from .retry import attempts
+from .transformer import Transformer
+
+__all__ = [
+    "v2_flow",
+    "prepare_v2",
+    "verify_v2",
+    "sign_v2",
+    "parse",
+    "merchant_cert",
+    "NONE_SIGNATURE_RESPOND",
+    "BILLS",
+]
+
+log = logging.getLogger("wechatpay_chain")
+
+V2_ACCEPT = "text/xml, text/plain, application/x-gzip"
+V2_CONTENT_TYPE = "text/xml; charset=utf-8"
+SUCCESS = "SUCCESS"
+
+#: PHP ``ClientXmlTrait::$noneSignatureRespond``: endpoints designed to answer without a ``sign``.
+NONE_SIGNATURE_RESPOND = frozenset(
+    {
+        "/mchrisk/querymchrisk",
+        "/mchrisk/setmchriskcallback",
+        "/mchrisk/syncmchriskresult",
+        "/mmpaymkttransfers/gethbinfo",
+        "/mmpaymkttransfers/gettransferinfo",
+        "/mmpaymkttransfers/pay_bank",
+        "/mmpaymkttransfers/promotion/paywwsptrans2pocket",
+        "/mmpaymkttransfers/promotion/querywwsptrans2pocket",
+        "/mmpaymkttransfers/promotion/transfers",
+        "/mmpaymkttransfers/query_bank",
+        "/mmpaymkttransfers/sendgroupredpack",
+        "/mmpaymkttransfers/sendminiprogramhb",
+        "/mmpaymkttransfers/sendredpack",
+        "/papay/entrustweb",
+        "/papay/h5entrustweb",
+        "/papay/partner/entrustweb",
+        "/papay/partner/h5entrustweb",
+        "/pay/downloadbill",
+        "/pay/downloadfundflow",
+        "/payitil/report",
+        "/risk/getpublickey",
+        "/risk/getviolation",
+        "/sandboxnew/pay/downloadbill",
+        "/sandboxnew/pay/getsignkey",
+        "/secapi/mch/submchmanage",
+        "/xdc/apiv2getsignkey/sign/getsignkey",
+    }
+)
+#: Bill downloads answer CSV or gzip on success, an XML document on failure.
+BILLS = frozenset({"/pay/downloadbill", "/pay/downloadfundflow", "/sandboxnew/pay/downloadbill"})
+_MCHID_KEYS = ("mch_id", "mchid", "combine_mch_id")
+
+
+def sign_v2(data: Mapping[str, Any], secret: str, sign_type: str) -> str:
+    """PHP: ``Hash::sign($type, Formatter::queryStringLike(Formatter::ksort($data)), $secret)``."""
+    message = Formatter.query_string_like(Formatter.ksort(data))
+    log.debug("APIv2 %s string to sign, key not shown: %r", sign_type, message)
+    sign = Hash.sign(sign_type, message, secret)
+    if sign is None:
+        raise InvalidArgumentError(f"sign_type {sign_type!r:.40} is neither MD5 nor HMAC-SHA256")
+    return sign
+
+
+def _payload(opts: Options) -> Tuple[Dict[str, Any], bool]:
+    """(the dict to sign, whether it travels as the XML body); the query is signed for a bodiless GET."""
+    xml, query = opts.get("xml"), opts.get("query")
+    if xml is not None:
+        if not isinstance(xml, Mapping):
+            raise InvalidArgumentError("`xml` must be a dict (the APIv2 request fields)")
+        return dict(xml), True
+    if isinstance(query, Mapping):
+        return dict(query), False
+    return {}, True
+
+
+def prepare_v2(
+    config: Config, method: str, template: str, opts: Options, variables: Mapping[str, Any], ua: str
+) -> Request:
+    """Build and sign one APIv2 request; every check happens here, before any I/O."""
+    for name in ("json", "encrypt"):
+        if opts.get(name) is not None:
+            raise InvalidArgumentError(f"`{name}` is an APIv3 option; APIv2 (v2/...) takes `xml`")
+    if not config.secret:
+        raise InvalidArgumentError("APIv2 (v2/...) needs the config `secret` (the 32-byte APIv2 key)")
+    cert = merchant_cert(config) if opts.get("security") is True else None
+    headers = request_headers(config, opts, V2_ACCEPT, V2_CONTENT_TYPE, ua)
+    if opts.get("body") is not None and opts.get("xml") is None:
+        # a pre-built body (multipart secapi/mch/uploadmedia), as PHP with `transform_request` removed
+        url, _ = build_url(config, template, variables, opts.get("query"))
+        return Request(method.upper(), url, headers, signing_body(opts)[1], request_timeout(config, opts), cert)
+    data, as_body = _payload(opts)
+    given = next((data[k] for k in _MCHID_KEYS if data.get(k) is not None), None)
+    # PHP: `$mchid !== ($data['mch_id'] ?? $data['mchid'] ?? $data['combine_mch_id'] ?? null)`
+    if given != config.mchid:
+        raise InvalidArgumentError(
+            f"the payload's mch_id/mchid/combine_mch_id ({given!r:.40}) does not match the configured "
+            f"mchid ({config.mchid!r}); give it as the same str"
+        )
+    for key, value in data.items():
+        if isinstance(value, (Mapping, list, tuple, set)):
+            raise InvalidArgumentError(f"APIv2 field {key!r} must be a scalar (JSON-encode nested data)")
+    sign_type = data.get("sign_type")
+    sign_type = Hash.ALGO_MD5 if sign_type is None else sign_type
+    nonceless = opts.get("nonceless")
+    if nonceless is None or nonceless is False:
+        if data.get("nonce_str") is None:
+            data["nonce_str"] = config.nonce()
+    data["sign"] = sign_v2(data, config.secret, str(sign_type))
+    if as_body:
+        url, _ = build_url(config, template, variables, opts.get("query"))
+        body: Optional[bytes] = Transformer.to_xml(data).encode("utf-8")
+    else:
+        url, _ = build_url(config, template, variables, data)
+        body = None
+    return Request(method.upper(), url, headers, body, request_timeout(config, opts), cert)
+
+
+def _endpoint(config: Config, request: Request) -> Tuple[str, str]:
+    path = request.target.split("?", 1)[0]
+    rel = "/" + path[len(config.base_path) :] if path.startswith(config.base_path) else path
+    return path, rel
+
+
+def _fail(data: Dict[str, Any], response: Response) -> None:
+    """return_code, then result_code, must be SUCCESS when present; else an ApiError carrying the dict."""
+    for field, text in (("return_code", "return_msg"), ("result_code", "err_code_des")):
+        value = data.get(field)
+        if value is not None and value != SUCCESS:
+            code = data.get("err_code") or data.get("error_code") or data.get("return_code")
+            message = data.get(text) or data.get("return_msg") or f"{field} {value}"
+            raise ApiError(
+                str(message),
+                status_code=response.status_code,
+                code=str(code),
+                request_id=response.request_id,
+                response=response,
+                data=data,
+            )
+
+
+def parse(response: Response) -> Dict[str, Any]:
+    """The reply as a dict (PHP: ``Transformer::toArray((string) $response->getBody())``)."""
+    return Transformer.to_array(response.content)
+
+
+def verify_v2(config: Config, request: Request, response: Response) -> Response:
+    """PHP's transformResponse, stricter: HTTP status, hostile-XML refusal, FAIL codes and the ``sign``."""
+    try:
+        raise_for_status(response)
+    except ApiError as exc:
+        if exc.data is None and response.content.lstrip()[:1] == b"<":
+            try:
+                exc.data = parse(response)
+            except InvalidArgumentError:
+                pass
+        raise
+    if response.status_code >= 300:
+        raise VerificationError(f"unexpected HTTP {response.status_code} from WeChat Pay", response)
+    path, rel = _endpoint(config, request)
+    if (path in BILLS or rel in BILLS) and response.content.lstrip(b" \t\r\n\xef\xbb\xbf")[:1] != b"<":
+        return response  # CSV or gzip, untouched
+    try:
+        data = parse(response)
+    except InvalidArgumentError as exc:
+        raise VerificationError(f"refused the APIv2 reply: {exc}", response) from None
+    if data.get("return_code") not in (None, SUCCESS):
+        _fail(data, response)  # an unsigned FAIL: the request never reached the business logic
+    if path not in NONE_SIGNATURE_RESPOND and rel not in NONE_SIGNATURE_RESPOND:
+        sign = data.get("sign")
+        if not isinstance(sign, str) or not sign:
+            raise VerificationError("the APIv2 reply carries no `sign`", response)
+        sign_type = Hash.ALGO_HMAC_SHA256 if len(sign) == 64 else Hash.ALGO_MD5
+        assert config.secret is not None
+        if not Hash.equals(sign_v2(data, config.secret, sign_type), sign):
+            raise VerificationError(f"the APIv2 reply's {sign_type} `sign` does not verify", response)
+    _fail(data, response)
+    return response
+
+
+def v2_flow(config: Config, method: str, template: str, opts: Options, variables: Mapping[str, Any], ua: str) -> Flow:
+    """Build and sign once (APIv2 signs no timestamp); then the shared retry loop; return the verified response."""
+    request = prepare_v2(config, method, template, opts, variables, ua)
+    return (
+        yield from attempts(config.retry, lambda: request, lambda sent, response: verify_v2(config, sent, response))
+    )
+
+
+# --- mTLS material: the merchant certificate and key as files, made once per config ---------------------
+
+_LOCK = threading.Lock()
+_MATERIAL: Dict[int, Tuple[str, str]] = {}
+
+
+def _split(value: Any, passphrase: Any) -> Tuple[Any, Any]:
+    """PHP accepts ``[$path, $passphrase]``; Python also a ``(path_or_pem, passphrase)`` tuple."""
+    if isinstance(value, (list, tuple)) and len(value) == 2:
+        return value[0], value[1]
+    return value, passphrase
+
+
+def _read(thing: Any, what: str) -> Tuple[bytes, Optional[str]]:
+    """(content, path or None when PEM text was given)."""
+    if isinstance(thing, bytes) and b"-----BEGIN" in thing:
+        return thing, None
+    if isinstance(thing, str) and "-----BEGIN" in thing:
+        return thing.encode("utf-8"), None
+    if not isinstance(thing, (str, os.PathLike)):
+        raise InvalidArgumentError(f"merchant[{what!r}] must be a file path or PEM text")
+    path = os.fspath(thing)
+    path = path[7:] if path.startswith("file://") else path
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(), path
+    except OSError as exc:
+        raise InvalidArgumentError(f"merchant[{what!r}]: cannot read {path!r}: {exc.strerror}") from None
+
+
+def _pkcs12(content: bytes, passphrase: Any) -> Tuple[bytes, bytes]:
+    try:
+        ser: Any = importlib.import_module("cryptography.hazmat.primitives.serialization")
+        pkcs12: Any = importlib.import_module("cryptography.hazmat.primitives.serialization.pkcs12")
+    except ImportError:
+        raise InvalidArgumentError(
+            "merchant['cert'] is a PKCS#12 (.p12) file: install the optional `cryptography` package, "
+            "or convert it: openssl pkcs12 -in apiclient_cert.p12 -out apiclient_cert.pem -nodes"
+        ) from None
+    pwd = passphrase.encode("utf-8") if isinstance(passphrase, str) else passphrase
+    try:
+        key, cert, extra = pkcs12.load_key_and_certificates(content, pwd)
+    except ValueError:
+        raise InvalidArgumentError("merchant['cert']: the PKCS#12 file wrong passphrase") from None
+    if key is None or cert is None:
+        raise InvalidArgumentError("merchant['cert']: the PKCS#12 file holds no certificate and key")
+    chain = b"".join(c.public_bytes(ser.Encoding.PEM) for c in [cert, *(extra or [])])
+    return chain, key.private_bytes(ser.Encoding.PEM, ser.PrivateFormat.PKCS8, ser.NoEncryption())
+
+
+def _decrypt_key(content: bytes, passphrase: Any) -> bytes:
+    from Crypto.PublicKey import ECC, RSA
+
+    for module in (RSA, ECC):
+        try:
+            key = module.import_key(content, passphrase)
+        except (ValueError, IndexError, TypeError):
+            continue
+        pem = key.export_key(format="PEM")
+        return pem.encode("ascii") if isinstance(pem, str) else bytes(pem)
+    raise InvalidArgumentError("merchant['key'] does not load (wrong passphrase, or not a private key)")
+
+
+def _materialise(merchant: Mapping[str, Any]) -> Tuple[Optional[str], Optional[str], Dict[str, bytes]]:
+    """(cert path, key path, files to write): paths are reused as they are whenever OpenSSL can load them."""
+    passphrase = merchant.get("passphrase")
+    cert, cert_pass = _split(merchant.get("cert"), passphrase)
+    key, key_pass = _split(merchant.get("key"), passphrase)
+    if cert is None:
+        raise InvalidArgumentError(
+            "security=True needs the merchant certificate: config `merchant={'cert': ..., 'key': ...}`"
+        )
+    cert_bytes, cert_path = _read(cert, "cert")
+    files: Dict[str, bytes] = {}
+    if b"-----BEGIN" not in cert_bytes:
+        files["cert.pem"], files["key.pem"] = _pkcs12(cert_bytes, cert_pass)
+        return None, None, files
+    if cert_path is None:
+        files["cert.pem"] = cert_bytes
+    if key is None:
+        if b"PRIVATE KEY-----" not in cert_bytes:
+            raise InvalidArgumentError("security=True needs the merchant key: config `merchant['key']`")
+        key_bytes, key_path, key_pass = cert_bytes, cert_path, cert_pass
+    else:
+        key_bytes, key_path = _read(key, "key")
+    if b"ENCRYPTED" in key_bytes:
+        if key_pass is None:
+            raise InvalidArgumentError("merchant['key'] is encrypted: give merchant['passphrase']")
+        files["key.pem"] = _decrypt_key(key_bytes, key_pass)
+    elif key_path is None:
+        files["key.pem"] = key_bytes
+    return cert_path, None if "key.pem" in files else key_path, files
+
+
+def _cleanup(ident: int, directory: Optional[str]) -> None:
+    _MATERIAL.pop(ident, None)
+    if directory:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def merchant_cert(config: Config) -> Tuple[str, str]:
+    """The ``(certfile, keyfile)`` pair for ``Request.cert``; PEM text, encrypted keys and PKCS#12 are written
+    once per config to a private 0700 temp dir (an unencrypted key lives only there), removed at exit."""
+    ident = id(config)
+    found = _MATERIAL.get(ident)
+    if found is not None:
+        return found
+    with _LOCK:
+        found = _MATERIAL.get(ident)
+        if found is not None:
+            return found
+        cert_path, key_path, files = _materialise(config.merchant)
+        directory = tempfile.mkdtemp(prefix="wechatpay-chain-mtls-") if files else None
+        if directory:
+            for name, content in files.items():
+                fd = os.open(os.path.join(directory, name), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(content)
+        pair = (
+            cert_path or os.path.join(directory or "", "cert.pem"),
+            key_path or os.path.join(directory or "", "key.pem"),
+        )
+        _MATERIAL[ident] = pair
+        weakref.finalize(config, _cleanup, ident, directory)
+        return pair
