@@ -1,0 +1,316 @@
+"""Payment callbacks: verify and decrypt APIv3 notifications, verify APIv2 ones (PHP README "回调通知").
+
+PHP leaves the steps to the merchant (README.md "回调通知", README_APIv2.md "v2回调通知"); here each is
+one pure call that either returns the trusted, decrypted notification or raises a typed error.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import threading
+import time
+from collections import OrderedDict
+from typing import Any, Callable, Dict, Iterable, Mapping, MutableMapping, Optional, Protocol, Tuple, Union
+
+from .core import NONCE, SERIAL, SIGNATURE, TIMESTAMP
+from .crypto import AesEcb, AesGcm, Hash, Rsa, RsaKey
+from .errors import DecryptionError, InvalidArgumentError, VerificationError
+from .formatter import Formatter
+from .keyring import Keyring
+from .transformer import Transformer
+
+__all__ = [
+    "parse_notification",
+    "parse_notification_v2",
+    "verify_notification",
+    "collect_headers",
+    "ReplayGuard",
+    "ReplayCheck",
+]
+
+SIGNATURE_TYPE = "Wechatpay-Signature-Type"
+SIGNATURE_TYPE_RSA = "WECHATPAY2-SHA256-RSA2048"
+AEAD_AES_256_GCM = "AEAD_AES_256_GCM"
+_WANTED = (NONCE, SERIAL, SIGNATURE, TIMESTAMP, SIGNATURE_TYPE)
+_NORMALISED = {name.lower(): name for name in _WANTED}
+
+Headers = Any  # any mapping-like header object, WSGI environ, or iterable of (name, value) pairs
+Body = Union[bytes, bytearray, memoryview, str]
+
+
+class ReplayCheck(Protocol):
+    """The replay-guard protocol: anything with ``check_and_remember(key, now) -> bool`` fits."""
+
+    def check_and_remember(self, key: str, now: float) -> bool: ...
+
+
+class ReplayGuard:
+    """Remembers verified notifications (id + nonce) for ``window`` seconds and refuses them a second time.
+
+    Python addition (PHP has none). The default store is an in-process, insertion-ordered dict bounded
+    by ``max_entries``; pass any ``MutableMapping[str, float]`` (key -> expiry time), e.g. one backed by
+    Redis or a database, to share the memory between processes. A retry by WeChat Pay carries a fresh
+    nonce and is not a replay. Keep ``window`` at least ``max_skew`` (add the worst clock difference
+    between you and WeChat Pay if your clock may lag).
+    """
+
+    __slots__ = ("_store", "_own", "window", "max_entries", "_lock")
+
+    def __init__(
+        self, store: Optional[MutableMapping[str, float]] = None, window: int = 300, *, max_entries: int = 100_000
+    ) -> None:
+        if window <= 0 or max_entries <= 0:
+            raise InvalidArgumentError("ReplayGuard: window and max_entries must be positive")
+        self._own = store is None
+        self._store: MutableMapping[str, float] = OrderedDict() if store is None else store
+        self.window = window
+        self.max_entries = max_entries
+        self._lock = threading.Lock()
+
+    def check_and_remember(self, key: str, now: float) -> bool:
+        """True the first time ``key`` is seen within the window (and remember it); False for a replay."""
+        with self._lock:
+            store = self._store
+            if self._own:
+                self._purge(now)
+            expiry = store.get(key)
+            if expiry is not None and expiry >= now:
+                return False
+            if expiry is not None:
+                del store[key]  # re-inserted at the end, keeping the default store ordered by expiry
+            store[key] = now + self.window
+            return True
+
+    def _purge(self, now: float) -> None:
+        store = self._store
+        assert isinstance(store, OrderedDict)
+        while store:
+            key, expiry = next(iter(store.items()))
+            if expiry >= now and len(store) < self.max_entries:
+                break
+            store.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._store)
+
+    def __repr__(self) -> str:
+        return f"<ReplayGuard window={self.window}s entries={len(self._store)}>"
+
+
+def _pairs(headers: Headers) -> Iterable[Tuple[Any, Any]]:
+    items = getattr(headers, "items", None)
+    if callable(items):
+        # Werkzeug/Starlette/aiohttp/Django objects and dicts; multi-dicts list repeated names.
+        return items()  # type: ignore[no-any-return]
+    if isinstance(headers, (list, tuple)):
+        return headers
+    raise InvalidArgumentError(
+        f"headers must be a mapping, a WSGI environ or (name, value) pairs, not {type(headers).__name__}"
+    )
+
+
+def _text(value: Any) -> Optional[str]:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).decode("latin-1")
+    return None
+
+
+def collect_headers(headers: Headers) -> Dict[str, str]:
+    """The ``Wechatpay-*`` headers, case-insensitively, from any header container or a WSGI environ.
+
+    ``HTTP_WECHATPAY_NONCE`` (WSGI, Django ``request.META``) and ``wechatpay-nonce`` both map to
+    ``Wechatpay-Nonce``. One name given twice with different values is refused as ambiguous.
+    """
+    found: Dict[str, str] = {}
+    for raw_name, raw_value in _pairs(headers):
+        name, value = _text(raw_name), _text(raw_value)
+        if name is None or value is None:
+            continue  # WSGI environ also holds wsgi.input, wsgi.errors, ...
+        if name[:5] == "HTTP_":
+            name = name[5:]
+        canonical = _NORMALISED.get(name.replace("_", "-").lower())
+        if canonical is None:
+            continue
+        value = value.strip()
+        if canonical in found and found[canonical] != value:
+            raise VerificationError(f"notification header {canonical} is given twice with different values")
+        found[canonical] = value
+    return found
+
+
+@functools.lru_cache(maxsize=64)
+def _public_key(serial: str, thing: Union[str, bytes]) -> Optional[RsaKey]:
+    return Keyring({serial: thing}).get(serial)
+
+
+def _platform_key(certs: Any, serial: str) -> RsaKey:
+    if isinstance(certs, Keyring):
+        key = certs.get(serial)
+    elif isinstance(certs, Mapping):
+        thing = certs.get(serial)
+        if thing is None:
+            key = None
+        elif isinstance(thing, (str, bytes)):
+            key = _public_key(serial, thing)  # public PEM text is parsed once, not per callback
+        else:
+            key = Keyring({serial: thing}).get(serial)
+    else:
+        raise InvalidArgumentError("certs must be a dict {serial: key, certificate or PEM} or a Keyring")
+    if key is None:
+        known = ", ".join(list(certs)[:8])
+        raise VerificationError(f"{SERIAL} {serial[:64]!r} is not a known platform serial ({known})")
+    return key
+
+
+def _to_body(body: Body) -> bytes:
+    if isinstance(body, str):
+        return body.encode("utf-8")
+    if isinstance(body, (bytes, bytearray, memoryview)):
+        return bytes(body)
+    raise InvalidArgumentError(f"body must be the raw request body as bytes or str, not {type(body).__name__}")
+
+
+def _check_apiv3_key(apiv3_key: Any) -> None:
+    raw = apiv3_key.encode("utf-8") if isinstance(apiv3_key, str) else apiv3_key
+    if not isinstance(raw, (bytes, bytearray)) or len(raw) != 32:
+        raise InvalidArgumentError("apiv3_key must be the 32-byte APIv3 key set on the merchant platform")
+
+
+def verify_notification(
+    headers: Headers, body: Body, *, certs: Any, max_skew: int = 300, now: Optional[float] = None
+) -> Tuple[Dict[str, str], bytes]:
+    """Step 1-4 of PHP's README "回调通知": headers present, timestamp in window, known serial, RSA valid."""
+    raw = _to_body(body)
+    h = collect_headers(headers)
+    absent = [name for name in (NONCE, SERIAL, SIGNATURE, TIMESTAMP) if not h.get(name)]
+    if absent:
+        raise VerificationError(f"notification is not signed: missing header(s) {', '.join(absent)}")
+    sig_type = h.get(SIGNATURE_TYPE)
+    if sig_type and sig_type != SIGNATURE_TYPE_RSA:
+        raise VerificationError(f"{SIGNATURE_TYPE} {sig_type[:40]!r} is not supported (only {SIGNATURE_TYPE_RSA})")
+    timestamp = h[TIMESTAMP]
+    if not (timestamp.isascii() and timestamp.isdigit()) or len(timestamp) > 12:
+        raise VerificationError(f"{TIMESTAMP} {timestamp[:32]!r} is not a unix timestamp")
+    current = time.time() if now is None else now
+    offset = int(timestamp) - current
+    if abs(offset) > max_skew:
+        raise VerificationError(
+            f"{TIMESTAMP} {timestamp} is {offset:+.0f}s from local time, beyond ±{max_skew}s "
+            "(check the clock, or this is a replay)"
+        )
+    key = _platform_key(certs, h[SERIAL])
+    message = f"{timestamp}\n{h[NONCE]}\n".encode() + raw + b"\n"  # Formatter.response over the raw bytes
+    if not Rsa.verify(message, h[SIGNATURE], key):
+        raise VerificationError(f"{SIGNATURE} does not verify with platform key {h[SERIAL]}")
+    return h, raw
+
+
+def _decrypt_resource(resource: Any, apiv3_key: Union[str, bytes]) -> Any:
+    if not isinstance(resource, Mapping):
+        raise VerificationError("notification has no `resource` object to decrypt")
+    algorithm = resource.get("algorithm", AEAD_AES_256_GCM)
+    if algorithm != AEAD_AES_256_GCM:
+        raise DecryptionError(f"resource algorithm {str(algorithm)[:32]!r} is not supported ({AEAD_AES_256_GCM})")
+    ciphertext, nonce = resource.get("ciphertext"), resource.get("nonce")
+    aad = resource.get("associated_data") or ""
+    if not isinstance(ciphertext, str) or not isinstance(nonce, str) or not nonce or not isinstance(aad, str):
+        raise VerificationError("notification `resource` lacks ciphertext/nonce strings")
+    plaintext = AesGcm.decrypt(ciphertext, apiv3_key, nonce, aad)
+    try:
+        return json.loads(plaintext)
+    except ValueError:
+        raise DecryptionError("the decrypted resource is not JSON") from None
+
+
+def parse_notification(
+    headers: Headers,
+    body: Body,
+    *,
+    certs: Any,
+    apiv3_key: Union[str, bytes],
+    max_skew: int = 300,
+    now: Optional[float] = None,
+    replay_guard: Optional[ReplayCheck] = None,
+) -> Dict[str, Any]:
+    """Verify an APIv3 notification and return it with ``resource`` decrypted to a dict (PHP README "回调通知").
+
+    ``headers``: any header object or a WSGI environ; ``body``: the exact raw request body.
+    ``certs``: ``{serial: key, certificate or PEM}`` or a ``Keyring``. Raises ``VerificationError``
+    (missing headers, skew, unknown serial, bad signature, replay, malformed body) or
+    ``DecryptionError`` (wrong APIv3 key, tampered ciphertext); never returns a partial result.
+    """
+    _check_apiv3_key(apiv3_key)
+    current = time.time() if now is None else now
+    h, raw = verify_notification(headers, body, certs=certs, max_skew=max_skew, now=current)
+    try:
+        notification = json.loads(raw)
+    except ValueError:
+        raise VerificationError("notification body is not JSON") from None
+    if not isinstance(notification, dict):
+        raise VerificationError("notification body is not a JSON object")
+    resource = _decrypt_resource(notification.get("resource"), apiv3_key)
+    if replay_guard is not None:
+        ident = notification.get("id")
+        if not isinstance(ident, str) or not ident:
+            ident = "sha256:" + hashlib.sha256(raw).hexdigest()
+        if not replay_guard.check_and_remember(f"{ident}|{h[NONCE]}", current):
+            raise VerificationError(f"notification {ident[:72]!r} was already received (replay)")
+    out = dict(notification)
+    out["resource"] = resource
+    return out
+
+
+def _v2_sign_type(data: Mapping[str, Any], sign: str) -> str:
+    declared = data.get("sign_type")
+    if declared in (None, ""):
+        return Hash.ALGO_HMAC_SHA256 if len(sign) == 64 else Hash.ALGO_MD5
+    if declared not in (Hash.ALGO_MD5, Hash.ALGO_HMAC_SHA256):
+        raise VerificationError(f"sign_type {str(declared)[:32]!r} is not MD5 or HMAC-SHA256")
+    return str(declared)
+
+
+def _v2_fields(xml: Union[str, bytes], what: str, error: Callable[[str], Exception]) -> Dict[str, Any]:
+    try:
+        data = Transformer.to_array(xml)
+    except InvalidArgumentError:
+        raise error(f"{what} is not valid XML") from None
+    if not isinstance(data, dict) or not data:
+        raise error(f"{what} holds no fields")
+    return data
+
+
+def parse_notification_v2(xml: Union[str, bytes, bytearray], *, secret: str) -> Dict[str, Any]:
+    """Verify an APIv2 XML notification (PHP README_APIv2 "v2回调通知"); decrypt a refund ``req_info``.
+
+    ``sign`` is checked in constant time (MD5, or HMAC-SHA256 per ``sign_type`` or a 64-digit sign).
+    Refund notifications carry no ``sign``: their ``req_info`` (AES-256-ECB, key md5(secret)) is what
+    proves them, and it is returned parsed in place of the ciphertext. A document with neither is refused.
+    """
+    if not isinstance(secret, str) or not secret:
+        raise InvalidArgumentError("secret must be the APIv2 key (a non-empty str)")
+    if isinstance(xml, bytearray):
+        xml = bytes(xml)
+    if not isinstance(xml, (str, bytes)):
+        raise InvalidArgumentError(f"xml must be the raw request body as bytes or str, not {type(xml).__name__}")
+    data = _v2_fields(xml, "notification body", VerificationError)
+    sign, req_info = data.get("sign"), data.get("req_info")
+    if sign is None and req_info is None:
+        raise VerificationError("APIv2 notification is not signed: neither `sign` nor `req_info` is present")
+    if sign is not None:
+        if not isinstance(sign, str):
+            raise VerificationError("APIv2 notification `sign` is not a string")
+        algorithm = _v2_sign_type(data, sign)
+        expected = Hash.sign(algorithm, Formatter.query_string_like(Formatter.ksort(data)), secret)
+        if not Hash.equals(expected, sign):
+            raise VerificationError(f"APIv2 notification `sign` does not verify ({algorithm})")
+    if req_info is not None:
+        if not isinstance(req_info, str) or not req_info:
+            raise VerificationError("APIv2 notification `req_info` is not a ciphertext string")
+        plaintext = AesEcb.decrypt(req_info, Hash.md5(secret))
+        data = dict(data)
+        data["req_info"] = _v2_fields(plaintext, "decrypted req_info (wrong secret?)", DecryptionError)
+    return data

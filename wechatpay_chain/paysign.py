@@ -1,0 +1,179 @@
+"""Front-end pay-sign parameter sets (JSAPI / mini-program / APP) and response-field decryption.
+
+APIv3 sets are signed SHA256withRSA with the merchant private key (PHP README "签名"); APIv2 sets
+with the APIv2 key, MD5 or HMAC-SHA256 over the ksorted query string (PHP README_APIv2 "数据签名").
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, Iterable, Optional, Union
+
+from .crypto import Hash, Rsa
+from .errors import InvalidArgumentError
+from .formatter import Formatter
+from .sensitive import encrypt_fields
+
+__all__ = ["sign_jsapi", "sign_app", "sign_jsapi_v2", "sign_app_v2", "decrypt_field", "decrypt_fields"]
+
+#: message -> base64 signature, e.g. a remote signing service (PHP README "定制")
+Signer = Callable[[str], str]
+PRIVATE_KEY_HELP = "private_key: anything Rsa.from_ accepts, or a callable signer (message -> base64 signature)"
+
+
+def _signer(private_key: Any) -> Signer:
+    if callable(private_key):
+        return private_key  # type: ignore[no-any-return]
+    key = Rsa.from_(private_key, Rsa.KEY_TYPE_PRIVATE)
+
+    def sign(message: str) -> str:
+        return Rsa.sign(message, key)
+
+    return sign
+
+
+def _stamp(timestamp: Optional[Union[int, str]], nonce: Optional[str]) -> tuple[str, str]:
+    ts = str(Formatter.timestamp() if timestamp is None else timestamp)
+    if not (ts.isascii() and ts.isdigit()):
+        raise InvalidArgumentError(f"timestamp must be unix seconds, got {ts[:16]!r}")
+    return ts, Formatter.nonce() if nonce is None else nonce
+
+
+def _package(prepay_id: str) -> str:
+    if not isinstance(prepay_id, str) or not prepay_id:
+        raise InvalidArgumentError("prepay_id must be a non-empty str")
+    return prepay_id if prepay_id.startswith("prepay_id=") else f"prepay_id={prepay_id}"
+
+
+def _v2_type(sign_type: str) -> str:
+    if sign_type not in (Hash.ALGO_MD5, Hash.ALGO_HMAC_SHA256):
+        raise InvalidArgumentError(f"sign_type must be {Hash.ALGO_MD5!r} or {Hash.ALGO_HMAC_SHA256!r}")
+    return sign_type
+
+
+def _v2_sign(params: Dict[str, str], secret: str, sign_type: str) -> str:
+    if not isinstance(secret, str) or not secret:
+        raise InvalidArgumentError("secret must be the APIv2 key (a non-empty str)")
+    signature = Hash.sign(sign_type, Formatter.query_string_like(Formatter.ksort(params)), secret)
+    assert signature is not None
+    return signature
+
+
+def sign_jsapi(
+    appid: str,
+    prepay_id: str,
+    *,
+    private_key: Any,
+    timestamp: Optional[Union[int, str]] = None,
+    nonce: Optional[str] = None,
+) -> Dict[str, str]:
+    """The ``wx.requestPayment`` / ``WeixinJSBridge`` parameters for an APIv3 JSAPI or mini-program order.
+
+    PHP README "签名": ``paySign = Rsa::sign(Formatter::joinedByLineFeed(appId, timeStamp, nonceStr, package))``.
+    ``prepay_id`` may be given bare or as ``prepay_id=...``.
+    """
+    ts, nonce_str = _stamp(timestamp, nonce)
+    params = {"appId": appid, "timeStamp": ts, "nonceStr": nonce_str, "package": _package(prepay_id)}
+    signature = _signer(private_key)(Formatter.joined_by_line_feed(*params.values()))
+    return {**params, "signType": "RSA", "paySign": signature}
+
+
+def sign_app(
+    appid: str,
+    partnerid: Union[str, int],
+    prepay_id: str,
+    *,
+    private_key: Any,
+    timestamp: Optional[Union[int, str]] = None,
+    nonce: Optional[str] = None,
+) -> Dict[str, str]:
+    """The APP SDK ``PayReq`` fields for an APIv3 APP order (``partnerid`` is the merchant id).
+
+    Signed like PHP README "签名", over ``appid\\ntimestamp\\nnoncestr\\nprepayid\\n``.
+    """
+    ts, nonce_str = _stamp(timestamp, nonce)
+    if not isinstance(prepay_id, str) or not prepay_id:
+        raise InvalidArgumentError("prepay_id must be a non-empty str")
+    signature = _signer(private_key)(Formatter.joined_by_line_feed(appid, ts, nonce_str, prepay_id))
+    return {
+        "appid": appid,
+        "partnerid": str(partnerid),
+        "prepayid": prepay_id,
+        "package": "Sign=WXPay",
+        "noncestr": nonce_str,
+        "timestamp": ts,
+        "sign": signature,
+    }
+
+
+def sign_jsapi_v2(
+    appid: str,
+    prepay_id: str,
+    *,
+    secret: str,
+    sign_type: str = Hash.ALGO_MD5,
+    timestamp: Optional[Union[int, str]] = None,
+    nonce: Optional[str] = None,
+) -> Dict[str, str]:
+    """APIv2 JSAPI parameters: ``paySign = Hash::sign(signType, queryStringLike(ksort(params)), secret)``.
+
+    Mirrors PHP README_APIv2 "数据签名"; ``signType`` (MD5 or HMAC-SHA256) is itself signed.
+    """
+    ts, nonce_str = _stamp(timestamp, nonce)
+    params = {
+        "appId": appid,
+        "timeStamp": ts,
+        "nonceStr": nonce_str,
+        "package": _package(prepay_id),
+        "signType": _v2_type(sign_type),
+    }
+    return {**params, "paySign": _v2_sign(params, secret, sign_type)}
+
+
+def sign_app_v2(
+    appid: str,
+    partnerid: Union[str, int],
+    prepay_id: str,
+    *,
+    secret: str,
+    sign_type: str = Hash.ALGO_MD5,
+    timestamp: Optional[Union[int, str]] = None,
+    nonce: Optional[str] = None,
+) -> Dict[str, str]:
+    """APIv2 APP ``PayReq`` fields, ``sign`` over the ksorted six fields (PHP README_APIv2 "数据签名").
+
+    ``sign_type`` must match the one used at ``unifiedorder``; it is not a field of the set.
+    """
+    ts, nonce_str = _stamp(timestamp, nonce)
+    if not isinstance(prepay_id, str) or not prepay_id:
+        raise InvalidArgumentError("prepay_id must be a non-empty str")
+    params = {
+        "appid": appid,
+        "partnerid": str(partnerid),
+        "prepayid": prepay_id,
+        "package": "Sign=WXPay",
+        "noncestr": nonce_str,
+        "timestamp": ts,
+    }
+    return {**params, "sign": _v2_sign(params, secret, _v2_type(sign_type))}
+
+
+def decrypt_field(ciphertext: Union[str, bytes], private_key: Any) -> str:
+    """One encrypted response field (RSA-OAEP, merchant private key) to text (PHP ``Rsa::decrypt``)."""
+    return Rsa.decrypt(ciphertext, Rsa.from_(private_key, Rsa.KEY_TYPE_PRIVATE))
+
+
+def decrypt_fields(doc: Any, paths: Iterable[str], private_key: Any) -> Any:
+    """A copy of ``doc`` with the fields at ``paths`` decrypted; same path syntax as ``encrypt=``.
+
+    ``'contact_info.contact_name'``, ``'ubo_info_list[].ubo_id_doc_name'``; absent fields are skipped,
+    ``doc`` is never mutated. The key is parsed once for all fields.
+    """
+    key = Rsa.from_(private_key, Rsa.KEY_TYPE_PRIVATE)
+    if isinstance(paths, str):
+        paths = [paths]
+
+    def decrypt(ciphertext: str) -> str:
+        return Rsa.decrypt(ciphertext, key)
+
+    out, _ = encrypt_fields(doc, list(paths), decrypt)
+    return out
