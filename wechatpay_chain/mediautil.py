@@ -226,7 +226,7 @@ def _seekable(stream: IO[bytes]) -> bool:
 
 
 def _spool(stream: IO[bytes]) -> IO[bytes]:
-    spool: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=_SPOOL_MAX)  # type: ignore[assignment]
+    spool: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=_SPOOL_MAX)
     shutil.copyfileobj(stream, spool, CHUNK_SIZE)
     spool.seek(0)
     return spool
