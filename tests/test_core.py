@@ -418,3 +418,40 @@ def test_config_repr_hides_secrets() -> None:
     client = make(secret="S" * 32, apiv3_key="K" * 32)
     text = repr(client.get_driver().config)
     assert "S" * 32 not in text and "K" * 32 not in text and "PRIVATE" not in text
+
+
+# ---- SIGN_ERROR diagnosis -------------------------------------------------------------------------
+
+def sign_error(truncated: str, length: int) -> Response:
+    detail = {"field": "signature", "location": "authorization", "sign_information": {
+        "method": "POST", "sign_message_length": length, "truncated_sign_message": truncated, "url": "/v3/x"}}
+    return signed(json.dumps({"code": "SIGN_ERROR", "message": "签名错误", "detail": detail}).encode(), 401)
+
+
+def ours() -> str:
+    return f'POST\n/v3/x?a=1\n{NOW}\n{NONCE}\n{{"amount":1}}\n'
+
+
+@pytest.mark.parametrize("truncated, length, expect", [
+    (f'GET\n/v3/x?a=1\n{NOW}\n{NONCE}\n{{"amount\n', 50, "method differs"),
+    (f'POST\n/v3/x?a=%31\n{NOW}\n{NONCE}\n{{"amount\n', 50, "request target differs"),
+    (f'POST\n/v3/x?a=1\n{NOW - 1}\n{NONCE}\n{{"amount\n', 50, "timestamp differs"),
+    (f'POST\n/v3/x?a=1\n{NOW}\nOTHER\n{{"amount\n', 50, "nonce differs"),
+    (f'POST\n/v3/x?a=1\n{NOW}\n{NONCE}\n{{ "amoun\n', 50, "body differs at its start"),
+    (f'POST\n/v3/x?a=1\n{NOW}\n{NONCE}\n{{"amount\n', 999, "999 bytes"),
+    (f'POST\n/v3/x?a=1\n{NOW}\n{NONCE}\n{{"amount\n', len(ours().encode()), "the signature is wrong"),
+])
+@MODES
+def test_sign_error_says_which_part_differs(mode: str, truncated: str, length: int, expect: str) -> None:
+    with pytest.raises(ClientError) as info:
+        call(make(Recorder(sign_error(truncated, length))).v3.x, "post", mode, json={"amount": 1}, query={"a": "1"})
+    err = info.value
+    assert err.code == "SIGN_ERROR" and err.message == "签名错误"
+    assert err.diagnosis is not None and expect in err.diagnosis and expect in str(err)
+
+
+def test_no_diagnosis_without_sign_information() -> None:
+    body = json.dumps({"code": "SIGN_ERROR", "message": "签名错误"}).encode()
+    with pytest.raises(ClientError) as info:
+        make(Recorder(signed(body, 401))).v3.x.get()
+    assert info.value.diagnosis is None

@@ -6,6 +6,7 @@ exactly one place. Mirrors PHP's `ClientJsonTrait::signer` / `::verifier`.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import re
@@ -201,11 +202,46 @@ def sign_v3(config: Config, request: Request, body_text: str) -> Request:
     signature = config.signer(message)
     headers = CaseInsensitiveDict(request.headers)
     headers["Authorization"] = Formatter.authorization(config.mchid, nonce, signature, timestamp, config.serial)
-    return Request(request.method, request.url, headers, request.body, request.timeout, request.cert, request.stream)
+    return dataclasses.replace(request, headers=headers, signed=message)
 
 
-def raise_for_status(response: Response) -> None:
-    """4xx -> ClientError, 5xx -> ServerError, each carrying the service's code/message/detail."""
+_PARTS = ("method", "request target", "timestamp", "nonce", "body")
+
+
+def _clip(text: str, size: int = 48) -> str:
+    return repr(text if len(text) <= size else text[:size] + "...")
+
+
+def diagnose_sign_error(ours: str, detail: Any) -> Optional[str]:
+    """Which part of our signing string differs from the one the service reports in `sign_information`."""
+    info = detail.get("sign_information") if isinstance(detail, dict) else None
+    theirs = info.get("truncated_sign_message") if isinstance(info, dict) else None
+    if not ours or not isinstance(theirs, str):
+        return None
+    mine, seen = ours.split("\n", 4), theirs.split("\n", 4)
+    for i, part in enumerate(_PARTS[:4]):
+        if i >= len(seen) or i >= len(mine) or mine[i] != seen[i]:
+            got = seen[i] if i < len(seen) else ""
+            return (
+                f"the {part} differs: we signed {_clip(mine[i] if i < len(mine) else '')}, the service saw {_clip(got)}"
+            )
+    body, prefix = (mine[4][:-1] if len(mine) == 5 else ""), (seen[4].rstrip("\n") if len(seen) == 5 else "")
+    if not body.startswith(prefix):
+        return f"the body differs at its start: we signed {_clip(body, 16)}, the service saw {_clip(prefix, 16)}"
+    length = info.get("sign_message_length")  # type: ignore[union-attr]
+    if isinstance(length, int) and length != len(ours.encode("utf-8")):
+        return (
+            f"the body differs: the service's signing string is {length} bytes, ours {len(ours.encode('utf-8'))} "
+            "(something between us and the service re-encoded the body)"
+        )
+    return "our signing string is the service's: the signature is wrong (the private key does not match `serial`?)"
+
+
+def raise_for_status(response: Response, signed: str = "") -> None:
+    """4xx -> ClientError, 5xx -> ServerError, each carrying the service's code/message/detail.
+
+    A 401 SIGN_ERROR also says which part of our signing string differs from the service's.
+    """
     status = response.status_code
     if status < 400:
         return
@@ -218,6 +254,7 @@ def raise_for_status(response: Response) -> None:
     except ValueError:
         data = None
     cls = ClientError if status < 500 else ServerError
+    diagnosis = diagnose_sign_error(signed, detail) if code == "SIGN_ERROR" else None
     raise cls(
         str(message or response.reason or "HTTP error"),
         status_code=status,
@@ -226,12 +263,13 @@ def raise_for_status(response: Response) -> None:
         request_id=response.request_id,
         response=response,
         data=data,
+        diagnosis=diagnosis,
     )
 
 
 def verify_v3(config: Config, request: Request, response: Response) -> Response:
     """PHP's verifier: the four headers, the clock window, a known serial and a valid RSA-SHA256 signature."""
-    raise_for_status(response)
+    raise_for_status(response, request.signed)
     if response.status_code >= 300:
         raise VerificationError(f"unexpected HTTP {response.status_code} from WeChat Pay", response)
     path = request.target.split("?", 1)[0]  # PHP matches the full request path, case-insensitively

@@ -64,8 +64,10 @@ class ApiError(WeChatPayError):
         request_id: Optional[str] = None,
         response: Optional[Response] = None,
         data: Any = None,
+        diagnosis: Optional[str] = None,
     ) -> None:
-        super().__init__(f"{status_code} {code or ''}: {message}".replace("  ", " "))
+        text = f"{status_code} {code}: {message}" if code else f"{status_code}: {message}"
+        super().__init__(f"{text} ({diagnosis})" if diagnosis else text)
         self.status_code = status_code
         self.code = code
         self.message = message
@@ -73,6 +75,8 @@ class ApiError(WeChatPayError):
         self.request_id = request_id
         self.response = response
         self.data = data
+        #: for a 401 SIGN_ERROR: which part of our signing string differs from what the service verified
+        self.diagnosis = diagnosis
 
 
 class ClientError(ApiError):

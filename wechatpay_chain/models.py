@@ -34,6 +34,8 @@ class Request:
     timeout: Optional[Timeout] = None
     cert: Optional[Tuple[str, str]] = None  # APIv2 mTLS (cert file, key file)
     stream: bool = False
+    #: the exact string that was signed (kept to diagnose a SIGN_ERROR; never in repr)
+    signed: str = field(default="", repr=False, compare=False)
 
     @property
     def target(self) -> str:
