@@ -10,10 +10,10 @@ from typing import Any, List
 
 import pytest
 
+from tests.test_core import GOOD, MODES, call, make, signed
 from wechatpay_chain import InvalidArgumentError, ServerError, TransportError, VerificationError
 from wechatpay_chain.models import Request, Response
 from wechatpay_chain.retry import Retry
-from tests.test_core import GOOD, MODES, call, make, signed
 
 NO_WAIT = Retry(total=2, backoff=0, random=lambda: 0.0)
 
