@@ -1,0 +1,145 @@
+"""`wechatpay-chain` (also `python -m wechatpay_chain`): the command line.
+
+Every subcommand is a pair of functions, `add_x(parser)` for its arguments and `cmd_x(args) -> int`
+for the work, and one row in `COMMANDS`. Heavy imports (aiohttp, the sandbox) happen inside `cmd_x`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Callable, Dict, Optional, Sequence, Tuple
+
+from . import __version__
+
+__all__ = ["main", "COMMANDS", "build_parser"]
+
+Command = Callable[[argparse.Namespace], int]
+AddArguments = Callable[[argparse.ArgumentParser], None]
+
+
+def _fail(message: str) -> int:
+    print(f"wechatpay-chain: {message}", file=sys.stderr)
+    return 1
+
+
+# -- demo -------------------------------------------------------------------------------------------
+def add_demo(parser: argparse.ArgumentParser) -> None:
+    del parser  # no options: the demo makes everything it needs
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Start an in-process sandbox and run the seed call through the three chain forms, sync and async."""
+    from .sandbox.demo import run_demo
+
+    try:
+        run_demo(sys.stdout)
+    except Exception as exc:  # one line, no traceback: the demo is for people
+        return _fail(f"demo failed: {type(exc).__name__}: {str(exc)[:200]}")
+    return 0
+
+
+# -- sandbox ----------------------------------------------------------------------------------------
+def add_sandbox(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=0, help="port (default 0: a free one)")
+    parser.add_argument("--credentials", metavar="DIR", help="write the keys and sandbox.json here for other clients")
+    parser.add_argument("--mode", choices=("public_key", "certificate"), default="public_key",
+                        help="sign answers with the PUB_KEY_ID_ key (default) or the platform certificate")
+    parser.add_argument("--mchid", help="merchant id (default 1230000109)")
+
+
+def write_credentials(sb: object, directory: str) -> Dict[str, str]:
+    """merchant_key.pem (0600), platform_public_key.pem, platform_certificate.pem and sandbox.json."""
+    from .sandbox import Sandbox
+
+    assert isinstance(sb, Sandbox)
+    root = Path(directory)
+    root.mkdir(parents=True, exist_ok=True)
+    key_file = root / "merchant_key.pem"
+    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as fh:
+        fh.write(sb.merchant_private_key_pem)
+    (root / "platform_public_key.pem").write_text(sb.platform_public_key_pem, encoding="ascii")
+    (root / "platform_certificate.pem").write_text(sb.platform_certificate_pem, encoding="ascii")
+    info = {
+        "mchid": sb.mchid,
+        "serial": sb.merchant_serial,
+        "platform_serial": sb.platform_public_key_id,
+        "platform_certificate_serial": sb.platform_certificate_serial,
+        "apiv3_key": sb.apiv3_key,
+        "secret": sb.secret,
+        "base_uri": sb.base_uri,
+        "mode": sb.mode,
+    }
+    (root / "sandbox.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+    return info
+
+
+async def _serve(args: argparse.Namespace) -> int:
+    from .sandbox import Sandbox
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(signum, stop.set)
+        except (NotImplementedError, RuntimeError, ValueError):  # Windows: Ctrl-C raises KeyboardInterrupt
+            pass
+    async with Sandbox(args.host, args.port, mode=args.mode, mchid=args.mchid) as sb:
+        print(sb.base_uri, flush=True)
+        print(f"  mchid {sb.mchid}, merchant serial {sb.merchant_serial}", flush=True)
+        print(f"  answers signed by {sb.platform_serial} ({sb.mode})", flush=True)
+        if args.credentials:
+            write_credentials(sb, args.credentials)
+            print(f"  credentials written to {args.credentials}/ (sandbox.json, *.pem)", flush=True)
+        print("  serving until SIGINT/SIGTERM (Ctrl-C)", flush=True)
+        await stop.wait()
+    print("  stopped", flush=True)
+    return 0
+
+
+def cmd_sandbox(args: argparse.Namespace) -> int:
+    """Serve a sandbox until SIGINT/SIGTERM; prints its base_uri first."""
+    try:
+        return asyncio.run(_serve(args))
+    except OSError as exc:
+        return _fail(f"sandbox cannot listen on {args.host}:{args.port}: {exc.strerror or exc}")
+
+
+#: name -> (help, add_arguments, command). A new subcommand is one row here.
+COMMANDS: Dict[str, Tuple[str, AddArguments, Command]] = {
+    "demo": ("run the seed call against an in-process sandbox (sync and async)", add_demo, cmd_demo),
+    "sandbox": ("serve a local WeChat Pay sandbox until stopped", add_sandbox, cmd_sandbox),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="wechatpay-chain", description="WeChat Pay OpenAPI from the shell.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (help_, add_arguments, command) in COMMANDS.items():
+        child = sub.add_parser(name, help=help_, description=help_)
+        add_arguments(child)
+        child.set_defaults(handler=command)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(list(argv) if argv is not None else None)
+    handler: Optional[Command] = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return handler(args)
+    except KeyboardInterrupt:
+        return 130
+
+

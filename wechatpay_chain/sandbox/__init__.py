@@ -1,0 +1,15 @@
+"""A local WeChat-Pay-compatible server (aiohttp.web) for demos and tests.
+
+    from wechatpay_chain.sandbox import Sandbox
+
+
+Importing this package imports aiohttp; ``import wechatpay_chain`` alone never does.
+"""
+
+from __future__ import annotations
+
+from .faults import KINDS as FAULTS
+from .identity import Identity
+from .server import Recorded, Sandbox
+
+__all__ = ["Sandbox", "Recorded", "Identity", "FAULTS"]

@@ -1,0 +1,403 @@
+"""`Sandbox`: a local WeChat-Pay-compatible server on aiohttp.web, in a background thread or on your loop.
+
+    with Sandbox() as sb:                       # thread-backed, free loopback port
+        client = sb.client()
+        client.v3.payrollCard.authentications.preOrderWithAuth.post(json={...})
+        sb.inject('bad_signature')              # the next answer is forged
+        sb.pay('order-1')                       # signed, encrypted TRANSACTION.SUCCESS to notify_url
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+import time
+from collections import deque
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Callable, Deque, Dict, Optional, Sequence, Tuple
+from urllib.parse import parse_qsl
+
+from aiohttp import ClientError, ClientSession, ClientTimeout, web
+from requests.structures import CaseInsensitiveDict
+
+from ..crypto import RsaKey
+from .apiv2 import V2Api, notification_xml
+from .endpoints import CST, V3Api, rfc3339
+from .faults import REWRITES, Fault, FaultBook, prepare_reply, rewrite, stream_broken
+from .identity import Identity
+from .payroll import PayrollCard
+from .protocol import (
+    Call,
+    NonceBook,
+    Rejection,
+    Reply,
+    Router,
+    decrypt_fields,
+    error_reply,
+    notification_body,
+    request_id,
+    sign_headers,
+    signing_body,
+    verify_request,
+)
+
+__all__ = ["Sandbox", "Recorded"]
+
+log = logging.getLogger("wechatpay_chain.sandbox")
+_MODES = ("public_key", "certificate")
+
+
+@dataclass
+class Recorded:
+    """One request as it arrived (`sb.requests`), plus the sensitive fields the sandbox decrypted from it."""
+
+    method: str
+    target: str
+    headers: CaseInsensitiveDict[str] = field(repr=False)
+    body: bytes = field(repr=False)
+    decrypted: Dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def path(self) -> str:
+        return self.target.split("?", 1)[0]
+
+
+class Sandbox:
+    """A WeChat Pay APIv3/APIv2 look-alike with its own merchant and platform identities.
+
+    `mode`: answers are signed with the platform public key (`PUB_KEY_ID_...`, default) or the platform
+    certificate; `certificates=False` makes `v3/certificates` answer 404 like a public-key-only merchant.
+    `keys`: up to three private keys (merchant, platform, certificate) to use instead of the shared
+    per-process ones; `fresh_keys=True` generates new ones. `clock` feeds the time window checks.
+    `sb.requests` keeps the last `log_size` requests; `sb.inject(...)` breaks answers (see faults.KINDS).
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        mchid: Optional[str] = None,
+        mode: str = "public_key",
+        keys: Optional[Sequence[Any]] = None,
+        fresh_keys: bool = False,
+        certificates: bool = True,
+        clock: Callable[[], float] = time.time,
+        log_size: int = 200,
+        notify_timeout: float = 10.0,
+    ) -> None:
+        if mode not in _MODES:
+            raise ValueError(f"mode must be one of {', '.join(_MODES)}, not {mode!r}")
+        if mode == "certificate" and not certificates:
+            raise ValueError("mode='certificate' signs with the platform certificate; certificates=False contradicts")
+        self.identity = Identity.create(mchid, keys, fresh_keys)
+        self.host, self.port = host, port
+        self.mode, self.certificates, self.clock = mode, certificates, clock
+        self.notify_timeout = notify_timeout
+        self.requests: Deque[Recorded] = deque(maxlen=log_size)
+        self.faults = FaultBook()
+        self.v3 = V3Api(self)
+        self.v2 = V2Api(self, self.v3)
+        self.payroll = PayrollCard(self)
+        self.router = Router(self.v3.endpoints() + self.payroll.endpoints() + self.v2.endpoints())
+        self._nonces = NonceBook()
+        self._runner: Optional[web.AppRunner] = None
+        self._loop: Optional[asyncio.AbstractEventLoop] = None
+        self._thread: Optional[threading.Thread] = None
+        self._closing: Optional[asyncio.Event] = None
+        self._session: Optional[ClientSession] = None
+
+    # -- identity -----------------------------------------------------------------------------------
+    @property
+    def base_uri(self) -> str:
+        if self._runner is None:
+            raise RuntimeError("the sandbox is not running: use `with Sandbox() as sb:` or start()")
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}/"
+
+    @property
+    def mchid(self) -> str:
+        return self.identity.mchid
+
+    @property
+    def merchant_serial(self) -> str:
+        return self.identity.merchant_serial
+
+    @property
+    def merchant_private_key_pem(self) -> str:
+        return self.identity.merchant_key.export_pem()
+
+    @property
+    def platform_public_key_id(self) -> str:
+        return self.identity.platform_public_key_id
+
+    @property
+    def platform_public_key_pem(self) -> str:
+        return self.identity.platform_key.public_key().export_pem()
+
+    @property
+    def platform_certificate_serial(self) -> str:
+        return self.identity.certificate.serial_no
+
+    @property
+    def platform_certificate_pem(self) -> str:
+        return self.identity.certificate.pem
+
+    @property
+    def platform_serial(self) -> str:
+        """The serial answers are signed with: the public-key id, or the certificate serial in 'certificate' mode."""
+        return self._signing_key()[1]
+
+    @property
+    def apiv3_key(self) -> str:
+        return self.identity.apiv3_key
+
+    @property
+    def secret(self) -> str:
+        return self.identity.secret
+
+    def _signing_key(self) -> Tuple[RsaKey, str]:
+        ident = self.identity
+        if self.mode == "certificate":
+            return ident.certificate_key, ident.certificate.serial_no
+        return ident.platform_key, ident.platform_public_key_id
+
+    def client_config(self, **overrides: Any) -> Dict[str, Any]:
+        """The `Builder.factory` config for this sandbox; an override of None removes that key."""
+        ident = self.identity
+        config: Dict[str, Any] = {
+            "mchid": ident.mchid,
+            "serial": ident.merchant_serial,
+            "privateKey": ident.merchant_key,
+            "certs": {
+                ident.platform_public_key_id: ident.platform_key.public_key(),
+                ident.certificate.serial_no: ident.certificate,
+            },
+            "base_uri": self.base_uri,
+            "secret": ident.secret,
+            "apiv3_key": ident.apiv3_key,
+        }
+        config.update(overrides)
+        return {k: v for k, v in config.items() if v is not None}
+
+    def client(self, **overrides: Any) -> Any:
+        """A ready client (`Builder.factory(self.client_config(**overrides))`); close it with get_driver().close()."""
+        from ..chain import Builder
+
+        return Builder.factory(self.client_config(**overrides))
+
+    # -- faults -------------------------------------------------------------------------------------
+    def inject(self, fault: str, *, times: Optional[int] = 1, path: Optional[str] = None, **params: Any) -> Fault:
+        """Break the next `times` answers (None: until clear_faults) whose path starts with / matches `path`."""
+        return self.faults.add(fault, times, path, params)
+
+    def clear_faults(self) -> None:
+        self.faults.clear()
+
+    # -- lifecycle ----------------------------------------------------------------------------------
+    async def start_async(self) -> Sandbox:
+        """Listen on the running loop; returns once the port is bound."""
+        if self._runner is not None:
+            raise RuntimeError("the sandbox is already running")
+        app = web.Application(client_max_size=16 * 1024 * 1024)
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+        await runner.setup()
+        site = web.TCPSite(runner, self.host, self.port)
+        try:
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self.port = int(runner.addresses[0][1])
+        self._runner, self._loop, self._closing = runner, asyncio.get_running_loop(), asyncio.Event()
+        return self
+
+    async def stop_async(self) -> None:
+        if self._runner is None:
+            return
+        assert self._closing is not None
+        self._closing.set()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+        await self._runner.cleanup()
+        self._runner = None
+
+    def start(self) -> Sandbox:
+        """Serve from a background thread with its own event loop; returns once listening."""
+        if self._runner is not None or self._thread is not None:
+            raise RuntimeError("the sandbox is already running")
+        loop = asyncio.new_event_loop()
+        started: Future[None] = Future()
+
+        def serve() -> None:
+            asyncio.set_event_loop(loop)
+            try:
+                loop.run_until_complete(self.start_async())
+            except BaseException as exc:  # reported to start()
+                started.set_exception(exc)
+            else:
+                started.set_result(None)
+                loop.run_forever()
+                loop.run_until_complete(self.stop_async())
+            finally:
+                loop.run_until_complete(loop.shutdown_asyncgens())
+                loop.close()
+
+        self._thread = threading.Thread(target=serve, name=f"wechatpay-sandbox-{id(self):x}", daemon=True)
+        self._thread.start()
+        try:
+            started.result()
+        except BaseException:
+            self._thread.join()
+            self._thread = None
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and join the thread (no-op when not running)."""
+        thread, loop = self._thread, self._loop
+        if thread is None or loop is None:
+            return
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join()
+        self._thread = None
+
+    def __enter__(self) -> Sandbox:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    async def __aenter__(self) -> Sandbox:
+        return await self.start_async()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop_async()
+
+    def __repr__(self) -> str:
+        where = self.base_uri if self._runner is not None else "stopped"
+        return f"<Sandbox {where} mchid={self.mchid} mode={self.mode}>"
+
+    # -- serving ------------------------------------------------------------------------------------
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        raw = await request.read()
+        target = request.raw_path
+        path = target.split("?", 1)[0]
+        record = Recorded(request.method, target, CaseInsensitiveDict(request.headers.items()), raw)
+        self.requests.append(record)
+        fault = self.faults.take(path)
+        if fault is not None and fault.kind == "delay":
+            await self._sleep(float(fault.params["seconds"]))
+        reply = prepare_reply(fault) if fault is not None else None
+        if reply is None:
+            reply = self._dispatch(record)
+        return await self._respond(request, reply, fault)
+
+    async def _sleep(self, seconds: float) -> None:
+        assert self._closing is not None
+        try:
+            await asyncio.wait_for(self._closing.wait(), seconds)
+        except asyncio.TimeoutError:
+            pass
+
+    def _dispatch(self, record: Recorded) -> Reply:
+        method, target, headers, raw = record.method, record.target, record.headers, record.body
+        path, _, qs = target.partition("?")
+        try:
+            endpoint, params = self.router.match(method, path)
+            doc: Any = None
+            if endpoint.kind == "v3":
+                ctype = headers.get("Content-Type", "")
+                signed_body = signing_body(ctype, raw)
+                verify_request(self.identity, method, target, headers.get("Authorization"), signed_body,
+                               self.clock(), self._nonces)
+                if raw and not ctype.lower().startswith("multipart/"):
+                    try:
+                        doc = json.loads(raw)
+                    except ValueError:
+                        raise Rejection(400, "PARAM_ERROR", "请求体不是合法的 JSON", {"location": "body"}) from None
+                if endpoint.sensitive:
+                    plain = decrypt_fields(self.identity, doc, endpoint.sensitive, headers.get("Wechatpay-Serial"))
+                    if plain is not doc:
+                        record.decrypted = {f: plain.get(f) for f in endpoint.sensitive if f in plain}
+                    doc = plain
+            call = Call(method, path, target, params, dict(parse_qsl(qs, keep_blank_values=True)), headers, raw, doc)
+            return endpoint.handler(call)
+        except Rejection as rejection:
+            return rejection.reply()
+        except Exception:
+            log.exception("sandbox endpoint failed: %s %s", method, path)
+            return error_reply(500, "SYSTEM_ERROR", "系统错误")
+
+    async def _respond(self, request: web.Request, reply: Reply, fault: Optional[Fault]) -> web.StreamResponse:
+        headers: Dict[str, str] = {"Request-ID": request_id()}
+        if reply.content_type:
+            headers["Content-Type"] = reply.content_type
+        headers.update(reply.headers)
+        body = reply.body
+        key, serial = self._signing_key()
+        if reply.signed:
+            headers.update(sign_headers(key, serial, body, int(self.clock())))
+        if fault is not None and fault.kind in REWRITES:
+            def resign(data: bytes, ts: int, nonce: str) -> str:
+                return sign_headers(key, serial, data, ts, nonce)["Wechatpay-Signature"]
+
+            body = rewrite(fault, headers, body, resign)
+        if fault is not None and fault.kind in ("drop", "truncate"):
+            return await stream_broken(request, fault, reply.status, headers, body)  # type: ignore[no-any-return]
+        return web.Response(status=reply.status, body=body, headers=headers)
+
+    # -- notifications ------------------------------------------------------------------------------
+    def pay(self, out_trade_no: str, *, notify: bool = True) -> Optional[int]:
+        """Mark an order paid and POST the signed notification to its notify_url; the receiver's HTTP status.
+
+        None when `notify` is False or the order has no notify_url. An unreachable receiver raises
+        ConnectionError (the order stays paid, as it would at WeChat Pay).
+        """
+        loop = self._loop
+        if loop is None:
+            raise RuntimeError("the sandbox is not running")
+        if self._thread is None:
+            raise RuntimeError("this sandbox runs on your event loop: use `await sb.pay_async(...)`")
+        return asyncio.run_coroutine_threadsafe(self._pay(out_trade_no, notify), loop).result()
+
+    async def pay_async(self, out_trade_no: str, *, notify: bool = True) -> Optional[int]:
+        """`pay` for async code (any loop: the sandbox's own, or another one while it runs in its thread)."""
+        loop = self._loop
+        if loop is None:
+            raise RuntimeError("the sandbox is not running")
+        if loop is asyncio.get_running_loop():
+            return await self._pay(out_trade_no, notify)
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self._pay(out_trade_no, notify), loop))
+
+    def notification(self, out_trade_no: str) -> Tuple[Dict[str, str], bytes]:
+        """The (headers, body) of the notification for a paid order: APIv3 JSON, or APIv2 XML for v2 orders."""
+        order = self.v3.order(out_trade_no)
+        if order.api == "v2":
+            return {"Content-Type": "text/xml"}, notification_xml(order, self.mchid, self.secret).encode("utf-8")
+        body = notification_body(order.transaction(), self.apiv3_key, rfc3339(datetime.now(CST)))
+        key, serial = self._signing_key()
+        headers = {"Content-Type": "application/json", "User-Agent": "Mozilla/4.0",
+                   "Wechatpay-Signature-Type": "WECHATPAY2-SHA256-RSA2048", "Request-ID": request_id()}
+        headers.update(sign_headers(key, serial, body, int(self.clock())))
+        return headers, body
+
+    async def _pay(self, out_trade_no: str, notify: bool) -> Optional[int]:
+        order = self.v3.mark_paid(out_trade_no, datetime.now(CST))
+        if not (notify and order.notify_url):
+            return None
+        headers, body = self.notification(out_trade_no)
+        if self._session is None:
+            self._session = ClientSession(timeout=ClientTimeout(total=self.notify_timeout))
+        try:
+            async with self._session.post(order.notify_url, data=body, headers=headers) as resp:
+                await resp.read()
+                return int(resp.status)
+        except (ClientError, asyncio.TimeoutError, OSError) as exc:
+            raise ConnectionError(f"notify_url {order.notify_url} did not answer: {type(exc).__name__}: {exc}") from exc
