@@ -1,0 +1,69 @@
+"""WeChat Pay APIv3 payment callback endpoint on aiohttp.web.
+
+    WECHATPAY_APIV3_KEY=... WECHATPAY_PLATFORM_SERIAL=PUB_KEY_ID_... \\
+    WECHATPAY_PLATFORM_KEY=file:///path/pub_key.pem  python examples/notify_aiohttp.py
+
+The handler verifies ``await request.read()`` (the raw bytes) with ``request.headers``
+(a ``CIMultiDictProxy``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any, Awaitable, Callable, Dict, Mapping, Optional, Union
+
+from aiohttp import web
+
+from wechatpay_chain import Keyring, WeChatPayError
+from wechatpay_chain.notify import ReplayGuard, parse_notification
+
+log = logging.getLogger("notify_aiohttp")
+
+Handler = Callable[[Dict[str, Any]], Awaitable[None]]
+
+
+def create_app(
+    *,
+    certs: Union[Keyring, Mapping[str, Any]],
+    apiv3_key: str,
+    on_notification: Handler,
+    replay_guard: Optional[ReplayGuard] = None,
+) -> web.Application:
+    """POST /notify: 200 SUCCESS after ``await on_notification(notification)``; 400/500 FAIL otherwise."""
+    keyring = certs if isinstance(certs, Keyring) else Keyring(certs)
+    guard = replay_guard or ReplayGuard()
+
+    async def notify(request: web.Request) -> web.Response:
+        body = await request.read()
+        try:
+            notification = parse_notification(
+                request.headers, body, certs=keyring, apiv3_key=apiv3_key, replay_guard=guard
+            )
+        except WeChatPayError as exc:
+            log.warning("refused a WeChat Pay callback: %s", exc)
+            return web.json_response({"code": "FAIL", "message": str(exc)}, status=400)
+        try:
+            await on_notification(notification)
+        except Exception:
+            log.exception("handling WeChat Pay notification %s failed", notification.get("id"))
+            return web.json_response({"code": "FAIL", "message": "handler failed"}, status=500)
+        return web.json_response({"code": "SUCCESS"})
+
+    app = web.Application()
+    app.router.add_post("/notify", notify)
+    return app
+
+
+async def _handle(notification: Dict[str, Any]) -> None:
+    tx = notification["resource"]
+    print(notification["event_type"], tx.get("out_trade_no"), tx.get("trade_state"))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    application = create_app(
+        certs={os.environ["WECHATPAY_PLATFORM_SERIAL"]: os.environ["WECHATPAY_PLATFORM_KEY"]},
+        apiv3_key=os.environ["WECHATPAY_APIV3_KEY"],
+        on_notification=_handle,
+    )
+    web.run_app(application, host="127.0.0.1", port=int(os.environ.get("PORT", "8000")))
