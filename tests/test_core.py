@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import json
 from pathlib import Path
 from typing import Any, Callable, Dict, List
@@ -303,14 +304,26 @@ def test_php_exempt_endpoints(path: str, exempt: bool) -> None:
             node.get()
 
 
-def test_overseas_statement_sha1_rule() -> None:
-    sha1 = "a" * 40
+def statement(body: bytes, sha1: str) -> Response:
     resp = signed(f'{{"sha1":"{sha1}"}}'.encode())
-    pdf = Response.build(200, {**resp.headers, "Wechatpay-Statement-Sha1": sha1}, b"%PDF-1.7 binary")
-    assert make(Recorder(pdf)).v3.global_.statements.get().content.startswith(b"%PDF")
-    wrong = Response.build(200, {**resp.headers, "Wechatpay-Statement-Sha1": "b" * 40}, b"%PDF-1.7 binary")
-    with pytest.raises(VerificationError):
-        make(Recorder(wrong)).v3.global_.statements.get()
+    return Response.build(200, {**resp.headers, "Wechatpay-Statement-Sha1": sha1}, body)
+
+
+def test_overseas_statement_sha1_rule() -> None:
+    body = b"%PDF-1.7 binary"
+    sha1 = hashlib.sha1(body).hexdigest()
+    assert make(Recorder(statement(body, sha1))).v3.global_.statements.get().content == body
+    forged_header = statement(body, sha1)
+    forged_header.headers["Wechatpay-Statement-Sha1"] = "b" * 40  # signature no longer covers it
+    with pytest.raises(VerificationError, match="does not verify"):
+        make(Recorder(forged_header)).v3.global_.statements.get()
+
+
+def test_overseas_statement_body_must_match_the_signed_sha1() -> None:
+    """The signature covers only the header's digest: a swapped body must be refused too."""
+    sha1 = hashlib.sha1(b"the real statement").hexdigest()
+    with pytest.raises(VerificationError, match="does not match"):
+        make(Recorder(statement(b"a forged statement", sha1))).v3.global_.statements.get()
 
 
 @MODES

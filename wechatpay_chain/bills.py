@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import IO, Any, AsyncIterator, Dict, Iterator, List, Optional, Tuple, Union
 from urllib.parse import urlsplit
 
+from .core import verify_statement
 from .errors import InvalidArgumentError, VerificationError
 from .models import Response
 
@@ -211,22 +212,3 @@ async def download_bill_async(
         return sink.commit()
 
 
-def verify_statement(response: Response) -> Response:
-    """Overseas statements: the signature covers only `Wechatpay-Statement-Sha1`; check the body against it.
-
-    PHP leaves this to the caller ("contributing is welcome"); the digest is of the plain CSV, so a gzip body
-    is checked after decompression.
-    """
-    want = (response.headers.get("Wechatpay-Statement-Sha1") or "").strip().lower()
-    if not want:
-        raise VerificationError("statement response has no Wechatpay-Statement-Sha1 header", response)
-    body = response.content
-    candidates = [body]
-    if body[:2] == b"\x1f\x8b":
-        try:
-            candidates.append(zlib.decompress(body, wbits=31))
-        except zlib.error:
-            pass
-    if not any(hmac.compare_digest(want, hashlib.sha1(c).hexdigest()) for c in candidates):
-        raise VerificationError("statement body does not match its Wechatpay-Statement-Sha1", response)
-    return response

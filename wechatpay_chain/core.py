@@ -7,9 +7,12 @@ exactly one place. Mirrors PHP's `ClientJsonTrait::signer` / `::verifier`.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import hmac
 import json
 import logging
 import re
+import zlib
 from typing import Any, Dict, Generator, List, Mapping, Optional, Tuple, Union
 from urllib.parse import quote
 
@@ -267,6 +270,27 @@ def raise_for_status(response: Response, signed: str = "") -> None:
     )
 
 
+def verify_statement(response: Response) -> Response:
+    """Overseas statements: the signature covers only `Wechatpay-Statement-Sha1`; check the body against it.
+
+    PHP leaves this to the caller; `verify_v3` does it for every statement. The digest is of the plain
+    file, so a gzip body is checked after decompression.
+    """
+    want = (response.headers.get("Wechatpay-Statement-Sha1") or "").strip().lower()
+    if not want:
+        raise VerificationError("statement response has no Wechatpay-Statement-Sha1 header", response)
+    body = response.content
+    candidates = [body]
+    if body[:2] == b"\x1f\x8b":
+        try:
+            candidates.append(zlib.decompress(body, wbits=31))
+        except zlib.error:
+            pass
+    if not any(hmac.compare_digest(want, hashlib.sha1(c).hexdigest()) for c in candidates):
+        raise VerificationError("statement body does not match its Wechatpay-Statement-Sha1", response)
+    return response
+
+
 def verify_v3(config: Config, request: Request, response: Response) -> Response:
     """PHP's verifier: the four headers, the clock window, a known serial and a valid RSA-SHA256 signature."""
     raise_for_status(response, request.signed)
@@ -295,14 +319,15 @@ def verify_v3(config: Config, request: Request, response: Response) -> Response:
         raise VerificationError(
             f"{SERIAL} {serial[:64]!r} is not a known platform serial ({', '.join(config.certs)})", response
         )
-    if path.lower() in _STATEMENTS and h.get(STATEMENT_SHA1):
+    statement = path.lower() in _STATEMENTS and bool(h.get(STATEMENT_SHA1))
+    if statement:
         body = '{"sha1":"' + h[STATEMENT_SHA1] + '"}'
     else:
         body = response.content.decode("utf-8", "surrogateescape")
     message = Formatter.response(timestamp, nonce, body)
     if not config.verifier(message, signature, serial):
         raise VerificationError(f"{SIGNATURE} does not verify with platform key {serial}", response)
-    return response
+    return verify_statement(response) if statement else response
 
 
 def v3_flow(config: Config, method: str, template: str, opts: Options, variables: Mapping[str, Any], ua: str) -> Flow:
