@@ -468,3 +468,15 @@ def test_no_diagnosis_without_sign_information() -> None:
     with pytest.raises(ClientError) as info:
         make(Recorder(signed(body, 401))).v3.x.get()
     assert info.value.diagnosis is None
+
+
+def test_apiv2_only_client_needs_no_apiv3_credentials() -> None:
+    rec = Recorder()
+    client = Builder.factory({"mchid": "1900000109", "secret": "S" * 32, "handler": rec})
+    with pytest.raises(InvalidArgumentError, match="APIv2 only"):
+        client.v3.certificates.get()
+    assert rec.requests == []
+    with pytest.raises(InvalidArgumentError, match="mchid"):
+        Builder.factory({"secret": "S" * 32})
+    with pytest.raises(InvalidArgumentError, match="certs"):  # a partial APIv3 config is still an error
+        Builder.factory({"mchid": "1", "secret": "S" * 32, "serial": "X", "privateKey": MERCHANT})

@@ -10,7 +10,7 @@ from typing import Any, Awaitable, Callable, Dict, Iterator, Mapping
 
 import pytest
 
-from wechatpay_chain import ApiError, InvalidArgumentError, Node, Transformer, VerificationError
+from wechatpay_chain import ApiError, Builder, InvalidArgumentError, Node, Transformer, VerificationError
 from wechatpay_chain.client import Driver
 from wechatpay_chain.models import Request, Response
 from wechatpay_chain.v2 import parse
@@ -195,3 +195,13 @@ def test_sandbox_tampered_body_fault(sandbox: Any, client: Node, call: Call) -> 
             call(client, "v2/pay/orderquery", {"xml": {"appid": APPID, "mch_id": mchid(client), "out_trade_no": no}})
     finally:
         sandbox.clear_faults()
+
+
+def test_apiv2_only_client(sandbox: Any, call: Call) -> None:
+    """A merchant with only the APIv2 key: mchid + secret, no APIv3 credentials at all."""
+    v2only = Builder.factory({"mchid": sandbox.mchid, "secret": sandbox.secret, "base_uri": sandbox.base_uri})
+    try:
+        res = call(v2only, "v2/pay/unifiedorder", {"xml": unifiedorder_xml(v2only, trade_no())})
+        assert Transformer.to_array(res.text)["result_code"] == "SUCCESS"
+    finally:
+        v2only.get_driver().close()

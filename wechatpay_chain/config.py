@@ -54,6 +54,9 @@ _KNOWN = {
 }
 
 
+_APIV3_ITEMS = ("serial", "privateKey", "private_key", "certs", "signer", "verifier")
+
+
 def user_agent(http: str) -> str:
     return (
         f"wechatpay-chain/{__version__} {http} ({platform.system()}/{platform.release()}) "
@@ -85,11 +88,14 @@ class Config:
     handler: Any = None
     custom_verifier: bool = False
     retry: Optional[Retry] = None
+    apiv3: bool = True
     crypto_threads: int = 0
 
 
-def _default_signer(key: RsaKey) -> Signer:
+def _default_signer(key: Optional[RsaKey]) -> Signer:
     def sign(message: str) -> str:
+        if key is None:
+            raise InvalidArgumentError("this client has no APIv3 private key")
         return Rsa.sign(message, key)
 
     return sign
@@ -133,6 +139,10 @@ def build_config(config: Mapping[str, Any]) -> Config:
         keyring = Keyring()
     else:
         keyring = Keyring()
+    # APIv2-only merchants: `secret` and none of the APIv3 items; APIv3 calls then fail before any I/O.
+    apiv3 = not (config.get("secret") and all(config.get(k) is None for k in _APIV3_ITEMS))
+    if not apiv3:
+        missing, serial = missing[:1] if missing[:1] and missing[0].startswith("`mchid`") else [], ""
     if missing:
         raise InvalidArgumentError("Builder.factory config is missing " + "; ".join(missing))
     assert isinstance(mchid, str) and isinstance(serial, str)
@@ -196,7 +206,7 @@ def build_config(config: Mapping[str, Any]) -> Config:
         serial=serial,
         private_key=private_key,
         certs=keyring,
-        signer=signer if signer is not None else _default_signer(private_key),  # type: ignore[arg-type]
+        signer=signer if signer is not None else _default_signer(private_key),
         verifier=verifier if verifier is not None else _default_verifier(keyring),
         base_uri=base_uri,
         base_path=base_path,
@@ -212,6 +222,7 @@ def build_config(config: Mapping[str, Any]) -> Config:
         handler=config.get("handler"),
         custom_verifier=verifier is not None,
         retry=retry_policy(config.get("retries")),
+        apiv3=apiv3,
         crypto_threads=threads,
     )
 

@@ -154,6 +154,11 @@ def build_v3(
     config: Config, method: str, template: str, opts: Options, variables: Mapping[str, Any], ua: str
 ) -> Tuple[Request, str]:
     """Build and encrypt one APIv3 request (unsigned), and the body text to sign. Pure."""
+    if not config.apiv3:
+        raise InvalidArgumentError(
+            "this client was built for APIv2 only (`secret` without APIv3 credentials): "
+            "give `serial`, `privateKey` and `certs` to call APIv3 endpoints"
+        )
     method = method.upper()
     payload = opts.get("json")
     if payload is not None and opts.get("body") is not None:
