@@ -1,31 +1,39 @@
 """RSA, AES and hash primitives: PHP's ``WeChatPay\\Crypto`` namespace (Rsa, AesGcm, AesEcb, Hash).
 
-All backend (pycryptodome) use lives in this module. Text in, text out, as in PHP: ``str`` inputs are
-UTF-8, ``bytes`` are accepted too; signatures and ciphertexts are base64 ``str``.
+Two interchangeable backends run the RSA and AES work: ``cryptography`` (OpenSSL, ~5x faster RSA; the
+``wechatpay-chain[fast]`` extra) when it is importable, else ``pycryptodome`` (the default dependency).
+``WECHATPAY_CHAIN_CRYPTO=cryptography|pycryptodome`` forces one; the choice is made once, at import,
+and ``Rsa.backend`` names it. Forcing ``cryptography`` when it cannot be imported raises ImportError
+at import time; an unknown value raises InvalidArgumentError. Outputs are byte-identical where the
+algorithm is deterministic (signatures, AES), and OAEP/GCM ciphertexts interoperate both ways.
+Text in, text out, as in PHP: ``str`` inputs are UTF-8, ``bytes`` are accepted too; signatures and
+ciphertexts are base64 ``str``.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac as _hmac
+import os
 import re
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Optional, Tuple, Union
 
-from Crypto.Cipher import AES, PKCS1_OAEP
-from Crypto.Hash import SHA1, SHA256
-from Crypto.PublicKey import RSA
-from Crypto.Signature import pkcs1_15
 from Crypto.Util.asn1 import DerSequence
-from Crypto.Util.Padding import pad, unpad
 
 from .errors import DecryptionError, InvalidArgumentError
 
-__all__ = ["RsaKey", "Rsa", "AesInterface", "AesGcm", "AesEcb", "Hash"]
+__all__ = ["RsaKey", "Rsa", "AesInterface", "AesGcm", "AesEcb", "Hash", "BACKEND", "BACKENDS"]
 
 Text = Union[str, bytes]
+
+#: the backend names, fastest first
+BACKENDS = ("cryptography", "pycryptodome")
+ENV_VAR = "WECHATPAY_CHAIN_CRYPTO"
+_MAX_BITS = 16384  # pycryptodome's MAX_MODULUS_BITS, enforced for both backends
 
 _PEM_RE = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----\r?\n(.*?)-----END \1-----", re.S)
 _PROTOCOL_RE = re.compile(r"^(private\.pkcs1|private\.pkcs8|public\.pkcs1|public\.spki)://(.*)$", re.S)
@@ -82,16 +90,311 @@ def _der_kind(der: bytes) -> Optional[str]:
     return _DER_KINDS.get(tags)
 
 
+def _x509_spki(der: bytes) -> bytes:
+    """The subjectPublicKeyInfo of an X.509 certificate (as pycryptodome's import_key finds it)."""
+    tbs = DerSequence().decode(DerSequence().decode(der, strict=True)[0], strict=True)
+    first = tbs[0]
+    spki = tbs[6 if isinstance(first, bytes) and first[:1] == b"\xa0" else 5]
+    if not isinstance(spki, bytes):
+        raise ValueError("No subjectPublicKeyInfo in the certificate")
+    return spki
+
+
+class _Backend:
+    """The RSA/AES operations on one library's key objects; ``Rsa``/``AesGcm``/``AesEcb`` stay thin.
+
+    Errors are the library's own ValueError/TypeError (or ``False`` for a bad signature); the public
+    classes turn them into InvalidArgumentError/DecryptionError with backend-independent messages.
+    """
+
+    name = ""
+
+    def load_der(self, kind: str, der: bytes) -> Any:
+        """Load a DER key of the given kind (pkcs1-private, pkcs8, spki, pkcs1-public, x509)."""
+        raise NotImplementedError
+
+    def load_encrypted(self, pem: str, passphrase: bytes) -> Any:
+        raise NotImplementedError
+
+    def generate(self, bits: int) -> Any:
+        raise NotImplementedError
+
+    def is_private(self, key: Any) -> bool:
+        raise NotImplementedError
+
+    def size_in_bits(self, key: Any) -> int:
+        raise NotImplementedError
+
+    def public(self, key: Any) -> Any:
+        raise NotImplementedError
+
+    def numbers(self, key: Any) -> Tuple[int, int]:
+        """(n, e)"""
+        raise NotImplementedError
+
+    def export_der(self, key: Any) -> bytes:
+        """PKCS#8 DER for a private key, SPKI DER for a public one."""
+        raise NotImplementedError
+
+    def sign(self, key: Any, data: bytes) -> bytes:
+        raise NotImplementedError
+
+    def verify(self, key: Any, data: bytes, signature: bytes) -> bool:
+        raise NotImplementedError
+
+    def oaep_encrypt(self, key: Any, data: bytes) -> bytes:
+        raise NotImplementedError
+
+    def oaep_decrypt(self, key: Any, data: bytes) -> bytes:
+        raise NotImplementedError
+
+    def gcm_encrypt(self, key: bytes, nonce: bytes, data: bytes, aad: bytes) -> bytes:
+        """ciphertext || 16-byte tag"""
+        raise NotImplementedError
+
+    def gcm_decrypt(self, key: bytes, nonce: bytes, data: bytes, aad: bytes) -> bytes:
+        raise NotImplementedError
+
+    def ecb_encrypt(self, key: bytes, data: bytes) -> bytes:
+        """AES-256-ECB with PKCS#7 padding"""
+        raise NotImplementedError
+
+    def ecb_decrypt(self, key: bytes, data: bytes) -> bytes:
+        raise NotImplementedError
+
+    def export_pem(self, key: Any) -> str:
+        """PKCS#8 ``PRIVATE KEY`` / SPKI ``PUBLIC KEY`` PEM, 64-column, no trailing newline (both backends)."""
+        label = "PRIVATE KEY" if self.is_private(key) else "PUBLIC KEY"
+        body = base64.encodebytes(self.export_der(key)).decode("ascii").replace("\n", "")
+        lines = [body[i : i + 64] for i in range(0, len(body), 64)]
+        return "\n".join([f"-----BEGIN {label}-----", *lines, f"-----END {label}-----"])
+
+
+def _pycryptodome() -> _Backend:
+    from Crypto.Cipher import AES, PKCS1_OAEP
+    from Crypto.Hash import SHA1, SHA256
+    from Crypto.PublicKey import RSA
+    from Crypto.Signature import pkcs1_15
+    from Crypto.Util.Padding import pad, unpad
+
+    class Pycryptodome(_Backend):
+        name = "pycryptodome"
+
+        def load_der(self, kind: str, der: bytes) -> Any:
+            return RSA.import_key(der)
+
+        def load_encrypted(self, pem: str, passphrase: bytes) -> Any:
+            return RSA.import_key(pem, passphrase)
+
+        def generate(self, bits: int) -> Any:
+            return RSA.generate(bits)
+
+        def is_private(self, key: Any) -> bool:
+            return bool(key.has_private())
+
+        def size_in_bits(self, key: Any) -> int:
+            return int(key.size_in_bits())
+
+        def public(self, key: Any) -> Any:
+            return key.public_key()
+
+        def numbers(self, key: Any) -> Tuple[int, int]:
+            return int(key.n), int(key.e)
+
+        def export_der(self, key: Any) -> bytes:
+            return bytes(key.export_key(format="DER", pkcs=8) if key.has_private() else key.export_key(format="DER"))
+
+        def sign(self, key: Any, data: bytes) -> bytes:
+            return bytes(pkcs1_15.new(key).sign(SHA256.new(data)))
+
+        def verify(self, key: Any, data: bytes, signature: bytes) -> bool:
+            try:
+                pkcs1_15.new(key).verify(SHA256.new(data), signature)
+            except (ValueError, TypeError):
+                return False
+            return True
+
+        def oaep_encrypt(self, key: Any, data: bytes) -> bytes:
+            return bytes(PKCS1_OAEP.new(key, hashAlgo=SHA1).encrypt(data))
+
+        def oaep_decrypt(self, key: Any, data: bytes) -> bytes:
+            return bytes(PKCS1_OAEP.new(key, hashAlgo=SHA1).decrypt(data))
+
+        def gcm_encrypt(self, key: bytes, nonce: bytes, data: bytes, aad: bytes) -> bytes:
+            cipher = AES.new(key, AES.MODE_GCM, nonce=nonce, mac_len=16)
+            cipher.update(aad)
+            ciphertext, tag = cipher.encrypt_and_digest(data)
+            return bytes(ciphertext + tag)
+
+        def gcm_decrypt(self, key: bytes, nonce: bytes, data: bytes, aad: bytes) -> bytes:
+            cipher = AES.new(key, AES.MODE_GCM, nonce=nonce, mac_len=16)
+            cipher.update(aad)
+            return bytes(cipher.decrypt_and_verify(data[:-16], data[-16:]))
+
+        def ecb_encrypt(self, key: bytes, data: bytes) -> bytes:
+            return bytes(AES.new(key, AES.MODE_ECB).encrypt(pad(data, 16)))
+
+        def ecb_decrypt(self, key: bytes, data: bytes) -> bytes:
+            return bytes(unpad(AES.new(key, AES.MODE_ECB).decrypt(data), 16))
+
+    return Pycryptodome()
+
+
+def _cryptography() -> _Backend:
+    """OpenSSL through ``cryptography``; padding and hash objects are made once and shared."""
+    import cryptography
+    from cryptography.exceptions import InvalidSignature, InvalidTag, UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives import padding as sympadding
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    if int(cryptography.__version__.split(".")[0]) < 41:
+        raise ImportError(f"cryptography>=41 is required, found {cryptography.__version__}")
+    der, pkcs8 = serialization.Encoding.DER, serialization.PrivateFormat.PKCS8
+    spki = serialization.PublicFormat.SubjectPublicKeyInfo
+    no_encryption = serialization.NoEncryption()
+    pkcs1v15, sha256 = padding.PKCS1v15(), hashes.SHA256()
+    oaep = padding.OAEP(mgf=padding.MGF1(algorithm=hashes.SHA1()), algorithm=hashes.SHA1(), label=None)
+    invalid_tag = (InvalidTag,)
+    private_type, public_type = rsa.RSAPrivateKey, rsa.RSAPublicKey
+
+    def rsa_only(key: Any, private: bool) -> Any:
+        if not isinstance(key, private_type if private else public_type):
+            raise ValueError("not an RSA key")
+        return key
+
+    class Cryptography(_Backend):
+        name = "cryptography"
+
+        def load_der(self, kind: str, data: bytes) -> Any:
+            if kind in ("pkcs1-private", "pkcs8"):
+                return rsa_only(serialization.load_der_private_key(data, None), True)
+            return rsa_only(serialization.load_der_public_key(_x509_spki(data) if kind == "x509" else data), False)
+
+        def load_encrypted(self, pem: str, passphrase: bytes) -> Any:
+            try:
+                return rsa_only(serialization.load_pem_private_key(pem.encode("ascii"), passphrase), True)
+            except UnsupportedAlgorithm:  # a legacy cipher OpenSSL 3 dropped: let pycryptodome decrypt it
+                return self.load_der("pkcs8", _backend("pycryptodome").export_der(
+                    _backend("pycryptodome").load_encrypted(pem, passphrase)))
+
+        def generate(self, bits: int) -> Any:
+            return rsa.generate_private_key(public_exponent=65537, key_size=bits)
+
+        def is_private(self, key: Any) -> bool:
+            return isinstance(key, private_type)
+
+        def size_in_bits(self, key: Any) -> int:
+            return int(key.key_size)
+
+        def public(self, key: Any) -> Any:
+            return key.public_key()
+
+        def numbers(self, key: Any) -> Tuple[int, int]:
+            nums = (key.public_key() if isinstance(key, private_type) else key).public_numbers()
+            return int(nums.n), int(nums.e)
+
+        def export_der(self, key: Any) -> bytes:
+            if isinstance(key, private_type):
+                return bytes(key.private_bytes(der, pkcs8, no_encryption))
+            return bytes(key.public_bytes(der, spki))
+
+        def sign(self, key: Any, data: bytes) -> bytes:
+            return bytes(key.sign(data, pkcs1v15, sha256))
+
+        def verify(self, key: Any, data: bytes, signature: bytes) -> bool:
+            try:
+                key.verify(signature, data, pkcs1v15, sha256)
+            except (InvalidSignature, ValueError, TypeError):
+                return False
+            return True
+
+        def oaep_encrypt(self, key: Any, data: bytes) -> bytes:
+            return bytes(key.encrypt(data, oaep))
+
+        def oaep_decrypt(self, key: Any, data: bytes) -> bytes:
+            return bytes(key.decrypt(data, oaep))
+
+        def gcm_encrypt(self, key: bytes, nonce: bytes, data: bytes, aad: bytes) -> bytes:
+            if not 8 <= len(nonce) <= 128:  # OpenSSL's range; PHP (and pycryptodome) take any length
+                return _backend("pycryptodome").gcm_encrypt(key, nonce, data, aad)
+            return bytes(AESGCM(key).encrypt(nonce, data, aad))
+
+        def gcm_decrypt(self, key: bytes, nonce: bytes, data: bytes, aad: bytes) -> bytes:
+            if not 8 <= len(nonce) <= 128:
+                return _backend("pycryptodome").gcm_decrypt(key, nonce, data, aad)
+            try:
+                return bytes(AESGCM(key).decrypt(nonce, data, aad))
+            except invalid_tag:
+                raise ValueError("MAC check failed") from None
+
+        def ecb_encrypt(self, key: bytes, data: bytes) -> bytes:
+            padder = sympadding.PKCS7(128).padder()
+            encryptor = Cipher(algorithms.AES(key), modes.ECB()).encryptor()
+            return bytes(encryptor.update(padder.update(data) + padder.finalize()) + encryptor.finalize())
+
+        def ecb_decrypt(self, key: bytes, data: bytes) -> bytes:
+            if not data or len(data) % 16:
+                raise ValueError("the ECB ciphertext is not a whole number of blocks")
+            decryptor = Cipher(algorithms.AES(key), modes.ECB()).decryptor()
+            unpadder = sympadding.PKCS7(128).unpadder()
+            return bytes(unpadder.update(decryptor.update(data) + decryptor.finalize()) + unpadder.finalize())
+
+    return Cryptography()
+
+
+@functools.cache
+def _backend(name: str) -> _Backend:
+    """One backend instance by name (imports its library on first use)."""
+    if name == "cryptography":
+        return _cryptography()
+    if name == "pycryptodome":
+        return _pycryptodome()
+    raise InvalidArgumentError(f"{ENV_VAR} must be one of {', '.join(BACKENDS)}, got {name[:32]!r}")
+
+
+def _choose() -> _Backend:
+    """The backend named by $WECHATPAY_CHAIN_CRYPTO, else cryptography when importable, else pycryptodome."""
+    wanted = os.environ.get(ENV_VAR, "").strip().lower()
+    if wanted in ("", "auto"):
+        try:
+            return _backend("cryptography")
+        except ImportError:
+            return _backend("pycryptodome")
+    try:
+        return _backend(wanted)
+    except ImportError as exc:
+        raise ImportError(
+            f"{ENV_VAR}={wanted} but the {wanted} package cannot be imported ({exc}); "
+            "install it with: pip install 'wechatpay-chain[fast]'"
+        ) from exc
+
+
+_ACTIVE = _choose()
+#: the name of the active backend: 'cryptography' or 'pycryptodome'
+BACKEND = _ACTIVE.name
+
+
 class RsaKey:
-    """A parsed RSA key (PHP's ``OpenSSLAsymmetricKey``): immutable, never shows key material."""
+    """A parsed RSA key (PHP's ``OpenSSLAsymmetricKey``): immutable, never shows key material.
 
-    __slots__ = ("_key", "_public")
+    It holds the key object of the backend that loaded it (the active one, for ``Rsa.from_``), parsed once.
+    """
+
+    __slots__ = ("_key", "_backend", "_public", "_private")
     _key: Any
+    _backend: _Backend
     _public: Optional[RsaKey]
+    _private: bool
 
-    def __init__(self, key: Any) -> None:
+    def __init__(self, key: Any, backend: Optional[_Backend] = None) -> None:
+        backend = backend or _ACTIVE
         object.__setattr__(self, "_key", key)
+        object.__setattr__(self, "_backend", backend)
         object.__setattr__(self, "_public", None)
+        object.__setattr__(self, "_private", backend.is_private(key))  # an ABC isinstance: do it once
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError("RsaKey is immutable")
@@ -101,29 +404,27 @@ class RsaKey:
 
     @property
     def is_private(self) -> bool:
-        return bool(self._key.has_private())
+        return self._private
 
     @property
     def size_in_bits(self) -> int:
-        return int(self._key.size_in_bits())
+        return self._backend.size_in_bits(self._key)
 
     def public_key(self) -> RsaKey:
         """The public half (itself when already public), derived once."""
-        if not self.is_private:
+        if not self._private:
             return self
         if self._public is None:
-            object.__setattr__(self, "_public", RsaKey(self._key.public_key()))
+            object.__setattr__(self, "_public", RsaKey(self._backend.public(self._key), self._backend))
         assert self._public is not None
         return self._public
 
     def export_pem(self) -> str:
         """PKCS#8 ``PRIVATE KEY`` PEM for a private key, SPKI ``PUBLIC KEY`` PEM for a public one."""
-        if self.is_private:
-            return str(self._key.export_key(format="PEM", pkcs=8).decode("ascii"))
-        return str(self._key.export_key(format="PEM").decode("ascii"))
+        return self._backend.export_pem(self._key)
 
-    def _identity(self) -> tuple[int, int, bool]:
-        return int(self._key.n), int(self._key.e), self.is_private
+    def _identity(self) -> Tuple[int, int, bool]:
+        return (*self._backend.numbers(self._key), self.is_private)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, RsaKey) and self._identity() == other._identity()
@@ -146,6 +447,13 @@ class RsaKey:
         return self
 
 
+def _rekey(key: RsaKey, backend: _Backend) -> RsaKey:
+    """The same key held by another backend (via its PKCS#8/SPKI DER)."""
+    if key._backend is backend:
+        return key
+    return RsaKey(backend.load_der("pkcs8" if key.is_private else "spki", key._backend.export_der(key._key)), backend)
+
+
 def _import(block: str, label: str, passphrase: Optional[bytes], what: str) -> RsaKey:
     """Load one PEM block whose label was already accepted; the DER must match what the label says."""
     kind, _ = _LABELS[label]
@@ -153,12 +461,12 @@ def _import(block: str, label: str, passphrase: Optional[bytes], what: str) -> R
         if kind == "encrypted" or "Proc-Type:" in block:
             if not passphrase:
                 raise InvalidArgumentError(f"Cannot load {what}: it is encrypted, pass (pem, passphrase).")
-            return RsaKey(RSA.import_key(block, passphrase))
+            return RsaKey(_ACTIVE.load_encrypted(block, passphrase))
         body = _PEM_RE.search(block)
         der = base64.b64decode("".join((body.group(2) if body else "").split()), validate=True)
         if _der_kind(der) != kind:
             raise InvalidArgumentError(f"Cannot load {what}: the content is not a valid {label}.")
-        return RsaKey(RSA.import_key(der))
+        return RsaKey(_ACTIVE.load_der(kind, der))
     except InvalidArgumentError:
         raise
     except (ValueError, IndexError, TypeError, EOFError, binascii.Error):
@@ -194,7 +502,8 @@ class Rsa:
     OAEP = "OAEP"
     OPENSSL_PKCS1_OAEP_PADDING = 4
     OPENSSL_PKCS1_PADDING = 1
-    backend = "pycryptodome"
+    #: the active backend: 'cryptography' (OpenSSL) or 'pycryptodome'; see the module docstring
+    backend = BACKEND
 
     @staticmethod
     def from_(thing: Any, type: str = KEY_TYPE_PRIVATE) -> RsaKey:
@@ -283,10 +592,10 @@ class Rsa:
     def encrypt(plaintext: Text, public_key: Any, padding: Union[str, int] = OAEP) -> str:
         """PHP ``Rsa::encrypt``: RSAES-OAEP (SHA-1, MGF1-SHA-1), base64 output."""
         Rsa._check_padding(padding)
-        key = Rsa.from_(public_key, Rsa.KEY_TYPE_PUBLIC)
+        key = Rsa.from_(public_key, Rsa.KEY_TYPE_PUBLIC).public_key()
         data = _to_bytes(plaintext, "plaintext")
         try:
-            return _b64encode(PKCS1_OAEP.new(key._key, hashAlgo=SHA1).encrypt(data))
+            return _b64encode(key._backend.oaep_encrypt(key._key, data))
         except (ValueError, TypeError):
             raise InvalidArgumentError(
                 f"Encrypting the input plaintext failed: at most {key.size_in_bits // 8 - 42} bytes fit."
@@ -298,7 +607,7 @@ class Rsa:
         Rsa._check_padding(padding)
         key = Rsa.from_(private_key, Rsa.KEY_TYPE_PRIVATE)
         try:
-            data = PKCS1_OAEP.new(key._key, hashAlgo=SHA1).decrypt(_b64decode(ciphertext))
+            data = key._backend.oaep_decrypt(key._key, _b64decode(ciphertext))
         except (ValueError, TypeError, binascii.Error):
             raise DecryptionError(
                 "Decrypting the input ciphertext failed, please check your privateKey whether or not correct."
@@ -309,25 +618,28 @@ class Rsa:
     def sign(message: Text, private_key: Any) -> str:
         """PHP ``Rsa::sign``: SHA256withRSA (PKCS#1 v1.5), base64 output."""
         key = Rsa.from_(private_key, Rsa.KEY_TYPE_PRIVATE)
-        digest = SHA256.new(_to_bytes(message, "message"))
-        return _b64encode(pkcs1_15.new(key._key).sign(digest))
+        return _b64encode(key._backend.sign(key._key, _to_bytes(message, "message")))
 
     @staticmethod
     def verify(message: Text, signature: Text, public_key: Any) -> bool:
         """PHP ``Rsa::verify``: False (never an exception) for a wrong, malformed or non-base64 signature."""
-        key = Rsa.from_(public_key, Rsa.KEY_TYPE_PUBLIC)
-        digest = SHA256.new(_to_bytes(message, "message"))
+        key = Rsa.from_(public_key, Rsa.KEY_TYPE_PUBLIC).public_key()
+        data = _to_bytes(message, "message")
         try:
-            pkcs1_15.new(key._key).verify(digest, _b64decode(signature))
+            raw = _b64decode(signature)
         except (ValueError, TypeError, binascii.Error, InvalidArgumentError):
             return False
-        return True
+        return key._backend.verify(key._key, data, raw)
 
     @staticmethod
     def generate(bits: int = 2048) -> RsaKey:
         """Python addition: a fresh private key (e = 65537), for the sandbox and tests."""
         try:
-            return RsaKey(RSA.generate(bits))
+            if bits > _MAX_BITS:
+                raise ValueError("too large")
+            if not isinstance(bits, int) or isinstance(bits, bool) or bits < 1024:
+                raise ValueError("too small")
+            return RsaKey(_ACTIVE.generate(bits))
         except (ValueError, TypeError):
             raise InvalidArgumentError("RSA key size must be an integer of at least 1024 bits.") from None
 
@@ -358,10 +670,8 @@ class AesGcm(AesInterface):
         nonce = _to_bytes(iv, "iv")
         if not nonce:
             raise InvalidArgumentError("The AES-GCM iv (nonce) must not be empty.")
-        cipher = AES.new(_aes_key(key), AES.MODE_GCM, nonce=nonce, mac_len=AesGcm.BLOCK_SIZE)
-        cipher.update(_to_bytes(aad, "aad"))
-        ciphertext, tag = cipher.encrypt_and_digest(_to_bytes(plaintext, "plaintext"))
-        return _b64encode(ciphertext + tag)
+        raw_key, data, extra = _aes_key(key), _to_bytes(plaintext, "plaintext"), _to_bytes(aad, "aad")
+        return _b64encode(_ACTIVE.gcm_encrypt(raw_key, nonce, data, extra))
 
     @staticmethod
     def decrypt(ciphertext: Text, key: Text, iv: Text, aad: Text = "") -> str:
@@ -375,10 +685,9 @@ class AesGcm(AesInterface):
             data = b""
         if len(data) < AesGcm.BLOCK_SIZE:
             raise DecryptionError("The input ciphertext is incomplete: shorter than the 16-byte tag.")
-        cipher = AES.new(raw_key, AES.MODE_GCM, nonce=nonce, mac_len=AesGcm.BLOCK_SIZE)
-        cipher.update(_to_bytes(aad, "aad"))
+        extra = _to_bytes(aad, "aad")
         try:
-            plain = cipher.decrypt_and_verify(data[: -AesGcm.BLOCK_SIZE], data[-AesGcm.BLOCK_SIZE:])
+            plain = _ACTIVE.gcm_decrypt(raw_key, nonce, data, extra)
         except ValueError:
             raise DecryptionError(
                 "Decrypting the input ciphertext failed, please check your key, iv and aad."
@@ -392,15 +701,14 @@ class AesEcb(AesInterface):
     @staticmethod
     def encrypt(plaintext: Text, key: Text, iv: Text = "") -> str:
         """PHP ``AesEcb::encrypt``; ``iv`` is ignored (ECB has none)."""
-        cipher = AES.new(_aes_key(key), AES.MODE_ECB)
-        return _b64encode(cipher.encrypt(pad(_to_bytes(plaintext, "plaintext"), AesEcb.BLOCK_SIZE)))
+        return _b64encode(_ACTIVE.ecb_encrypt(_aes_key(key), _to_bytes(plaintext, "plaintext")))
 
     @staticmethod
     def decrypt(ciphertext: Text, key: Text, iv: Text = "") -> str:
         """PHP ``AesEcb::decrypt``: to UTF-8 text; bad padding raises DecryptionError."""
-        cipher = AES.new(_aes_key(key), AES.MODE_ECB)
+        raw_key = _aes_key(key)
         try:
-            plain = unpad(cipher.decrypt(_b64decode(ciphertext)), AesEcb.BLOCK_SIZE)
+            plain = _ACTIVE.ecb_decrypt(raw_key, _b64decode(ciphertext))
         except (ValueError, binascii.Error):
             raise DecryptionError("Decrypting the input ciphertext failed, please check your key.") from None
         return _utf8(plain)

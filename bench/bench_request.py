@@ -1,0 +1,349 @@
+"""Per-request client cost of the seed call, against a static server in another process.
+
+    python bench/bench_request.py                 # both backends (one child process each), table
+    python bench/bench_request.py --backend cryptography --json out.json
+    python bench/bench_request.py --profile 2000  # cProfile of 2,000 sync calls (active backend)
+
+The seed call is POST v3/payroll-card/authentications/pre-order-with-auth with 11 JSON fields, 2 of
+them `Sensitive` (RSA-OAEP), the response signature verified. Baselines, measured in the same run:
+(a) the bare HTTP call of the same bytes (requests `Session.send(prepared)`, aiohttp `session.post`,
+`http.client`), (b) the same RSA work done directly with the backend library (1 sign, 2 OAEP
+encrypts, 1 verify, json.dumps). ratio = SDK / (a + b); limit ratio = SDK sync / (http.client + b).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import cProfile
+import io
+import json
+import os
+import pstats
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import timeit
+import tracemalloc
+from pathlib import Path
+from typing import Any, Callable, Dict, List
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench._common import (  # noqa: E402
+    ENV_VAR,
+    RESPONSE_BODY,
+    ROOT,
+    SEED_PATH,
+    SEED_URI,
+    Server,
+    client_config,
+    key_paths,
+    median_ns,
+    median_ns_async,
+    plain_payload,
+    seed_payload,
+    signed_headers,
+    table,
+    versions,
+    write_json,
+)
+
+PEERS = {"wechatpay-php 1.4.12": 1500.0, "wechatpay-axios-plugin (Node)": 1800.0, "wechatpayv3 (PyPI)": 2100.0}
+BACKENDS = ("cryptography", "pycryptodome")
+
+
+def rsa_work(backend: str) -> Callable[[], Any]:
+    """(b): 1 sign + 2 OAEP encrypts + 1 verify + json.dumps, straight on the backend library."""
+    merchant_pem, platform_pem = (p.read_bytes() for p in key_paths())
+    prefix = f"POST\n{SEED_PATH}\n1700000000\nNONCE0123456789ABCDEFGHIJKLMNOPQ\n".encode()
+    headers = signed_headers()
+    ts, nonce = headers["Wechatpay-Timestamp"], headers["Wechatpay-Nonce"]
+    response_msg = f"{ts}\n{nonce}\n{RESPONSE_BODY.decode()}\n".encode()
+    response_sig = base64.b64decode(headers["Wechatpay-Signature"])
+    payload = plain_payload()
+    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    name, card = "张三".encode(), b"110101199003078888"
+    if backend == "cryptography":
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import padding
+
+        priv: Any = serialization.load_pem_private_key(merchant_pem, None)
+        pub: Any = serialization.load_pem_private_key(platform_pem, None).public_key()
+        pkcs1v15, sha256 = padding.PKCS1v15(), hashes.SHA256()
+        oaep = padding.OAEP(mgf=padding.MGF1(hashes.SHA1()), algorithm=hashes.SHA1(), label=None)
+
+        def work() -> None:
+            pub.encrypt(name, oaep)
+            pub.encrypt(card, oaep)
+            priv.sign(prefix + dumps(payload).encode() + b"\n", pkcs1v15, sha256)
+            pub.verify(response_sig, response_msg, pkcs1v15, sha256)
+
+        return work
+    from Crypto.Cipher import PKCS1_OAEP
+    from Crypto.Hash import SHA1, SHA256
+    from Crypto.PublicKey import RSA
+    from Crypto.Signature import pkcs1_15
+
+    pkey, ppub = RSA.import_key(merchant_pem), RSA.import_key(platform_pem).public_key()
+
+    def work_pcd() -> None:
+        PKCS1_OAEP.new(ppub, hashAlgo=SHA1).encrypt(name)
+        PKCS1_OAEP.new(ppub, hashAlgo=SHA1).encrypt(card)
+        pkcs1_15.new(pkey).sign(SHA256.new(prefix + dumps(payload).encode() + b"\n"))
+        pkcs1_15.new(ppub).verify(SHA256.new(response_msg), response_sig)
+
+    return work_pcd
+
+
+def rsa_parts(backend: str, n: int, warmup: int) -> Dict[str, float]:
+    """The single operations through the SDK's Rsa (µs): what one request pays for each."""
+    from wechatpay_chain import Rsa
+
+    merchant, platform = key_paths()
+    priv = Rsa.from_(f"file://{merchant}")
+    pub = Rsa.from_(f"file://{platform}").public_key()
+    sig = Rsa.sign("x" * 400, priv)
+    return {
+        "sign": median_ns(lambda: Rsa.sign("x" * 400, priv), n, warmup)["us"],
+        "verify": median_ns(lambda: Rsa.verify("x" * 400, sig, pub), n, warmup)["us"],
+        "oaep_encrypt": median_ns(lambda: Rsa.encrypt("110101199003078888", pub), n, warmup)["us"],
+    }
+
+
+def run_backend(n: int, warmup: int, rounds: int) -> Dict[str, Any]:
+    """Everything for the active backend (this process), against a fresh static server."""
+    import http.client
+
+    import requests
+
+    import wechatpay_chain
+    from wechatpay_chain import Builder, Rsa
+    from wechatpay_chain.models import Request, Response
+
+    backend = Rsa.backend
+    out: Dict[str, Any] = {"backend": backend, "n": n, "rounds": rounds}
+    payload = seed_payload()
+    with Server() as server:
+        client = Builder.factory(client_config(server.base_uri))
+        node = client.v3.payrollCard.authentications.preOrderWithAuth
+        sample = node.post(json=payload)
+        assert sample.status_code == 200 and sample.json()["token"]
+
+        # (a) bare HTTP calls of the same bytes the SDK sends
+        signed = node.get_driver().flow("POST", SEED_URI, {"json": payload}, "bench")
+        req = next(signed)
+        assert isinstance(req, Request)
+        body = req.body if isinstance(req.body, bytes) else b""
+        headers = dict(req.headers)
+        session = requests.Session()
+        prepared = requests.Request("POST", req.url, headers=headers, data=body).prepare()
+        conn = http.client.HTTPConnection("127.0.0.1", server.port)
+
+        def http_client_post() -> None:
+            conn.request("POST", SEED_PATH, body, headers)
+            conn.getresponse().read()
+
+        out["requests_send"] = median_ns(lambda: session.send(prepared).content, n, warmup, rounds)
+        out["requests_post"] = median_ns(lambda: session.post(req.url, data=body, headers=headers).content, n,
+                                         warmup, rounds)
+        out["http_client"] = median_ns(http_client_post, n, warmup, rounds)
+
+        # (b) the same RSA work done directly
+        out["rsa_direct"] = median_ns(rsa_work(backend), n, warmup, rounds)
+        out["rsa_parts"] = rsa_parts(backend, n, warmup)
+
+        # the SDK, sync
+        out["sdk_sync"] = median_ns(lambda: node.post(json=payload), n, warmup, rounds)
+
+        # the SDK and aiohttp, async (sequential awaits on one loop)
+        async def async_part() -> None:
+            import aiohttp
+
+            async with aiohttp.ClientSession() as s:
+
+                async def bare() -> None:
+                    async with s.post(req.url, data=body, headers=headers) as r:
+                        await r.read()
+
+                out["aiohttp_post"] = await median_ns_async(bare, n, warmup, rounds)
+            out["sdk_async"] = await median_ns_async(lambda: node.post_async(json=payload), n, warmup, rounds)
+            await client.get_driver().close_async()
+
+        asyncio.run(async_part())
+
+        # the SDK with no network: a `handler` answering the precomputed signed response
+        canned = Response.build(200, signed_headers(), RESPONSE_BODY)
+        local = Builder.factory(client_config(server.base_uri, handler=lambda request: canned))
+        local_node = local.v3.payrollCard.authentications.preOrderWithAuth
+        out["sdk_no_network"] = median_ns(lambda: local_node.post(json=payload), n, warmup, rounds)
+
+        # a cached chain hop, and a whole cached 4-hop walk (ns)
+        v3 = client.v3
+        v3.payrollCard  # noqa: B018 - first access creates the node
+        loops = 200_000
+        hop = min(timeit.repeat(lambda: v3.payrollCard, number=loops, repeat=5)) / loops * 1e9
+        walk = min(timeit.repeat(lambda: client.v3.payrollCard.authentications.preOrderWithAuth, number=loops,
+                                 repeat=5)) / loops * 1e9
+        out["chain_hop_ns"], out["chain_walk4_ns"] = hop, walk
+
+        # peak memory of 1,000 sync calls (tracemalloc; the calls themselves run slower under it)
+        tracemalloc.start()
+        base = tracemalloc.get_traced_memory()[0]
+        for _ in range(1000):
+            node.post(json=payload)
+        current, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        out["mem_peak_kib"] = (peak - base) / 1024
+        out["mem_retained_kib"] = (current - base) / 1024
+        client.get_driver().close()
+        session.close()
+        conn.close()
+    out["import"] = import_time(backend)
+    out["version"] = wechatpay_chain.__version__
+    return out
+
+
+def import_time(backend: str, runs: int = 10) -> Dict[str, Any]:
+    """`import wechatpay_chain` in fresh interpreters: median ms, and whether aiohttp came along."""
+    code = (
+        "import time, sys; t = time.perf_counter(); import wechatpay_chain; "
+        "print((time.perf_counter() - t) * 1e3, 'aiohttp' in sys.modules, 'Crypto.PublicKey.RSA' in sys.modules)"
+    )
+    env = {**os.environ, ENV_VAR: backend}
+    times: List[float] = []
+    aiohttp_loaded = pycryptodome_rsa = False
+    for _ in range(runs):
+        done = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True,
+                              check=True)
+        ms, aio, pcd = done.stdout.split()
+        times.append(float(ms))
+        aiohttp_loaded |= aio == "True"
+        pycryptodome_rsa |= pcd == "True"
+    return {"ms": statistics.median(times), "min_ms": min(times), "aiohttp_imported": aiohttp_loaded,
+            "pycryptodome_rsa_imported": pycryptodome_rsa}
+
+
+def profile(calls: int, top: int = 15) -> str:
+    """cProfile of `calls` sync seed calls against the static server: top functions by cumulative time."""
+    from wechatpay_chain import Builder
+
+    payload = seed_payload()
+    with Server() as server:
+        client = Builder.factory(client_config(server.base_uri))
+        node = client.v3.payrollCard.authentications.preOrderWithAuth
+        for _ in range(50):
+            node.post(json=payload)
+        prof = cProfile.Profile()
+        t0 = time.perf_counter()
+        prof.enable()
+        for _ in range(calls):
+            node.post(json=payload)
+        prof.disable()
+        wall = time.perf_counter() - t0
+        client.get_driver().close()
+    stream = io.StringIO()
+    stats = pstats.Stats(prof, stream=stream)
+    stats.sort_stats("cumulative").print_stats(top)
+    stats.sort_stats("tottime").print_stats(top)
+    return f"{calls} calls, {wall / calls * 1e6:.0f} µs/call under the profiler\n" + stream.getvalue()
+
+
+def derive(r: Dict[str, Any]) -> Dict[str, float]:
+    b = r["rsa_direct"]["us"]
+    d = {
+        "baseline_sync": r["requests_send"]["us"] + b,
+        "baseline_async": r["aiohttp_post"]["us"] + b,
+        "limit_sync": r["http_client"]["us"] + b,
+    }
+    d["ratio_sync"] = r["sdk_sync"]["us"] / d["baseline_sync"]
+    d["ratio_async"] = r["sdk_async"]["us"] / d["baseline_async"]
+    d["ratio_limit"] = r["sdk_sync"]["us"] / d["limit_sync"]
+    d["no_network_over_floor"] = r["sdk_no_network"]["us"] / b
+    return d
+
+
+def report(results: List[Dict[str, Any]]) -> str:
+    rows: List[List[Any]] = []
+    names = [r["backend"] for r in results]
+
+    def row(label: str, get: Callable[[Dict[str, Any]], Any]) -> None:
+        rows.append([label, *[get(r) for r in results]])
+
+    us = "µs"
+    row(f"SDK post (requests), {us}", lambda r: r["sdk_sync"]["us"])
+    row(f"SDK post_async (aiohttp), {us}", lambda r: r["sdk_async"]["us"])
+    row(f"SDK no network (handler), {us}", lambda r: r["sdk_no_network"]["us"])
+    row(f"(a) requests Session.send(prepared), {us}", lambda r: r["requests_send"]["us"])
+    row(f"    requests Session.post, {us}", lambda r: r["requests_post"]["us"])
+    row(f"(a) aiohttp session.post, {us}", lambda r: r["aiohttp_post"]["us"])
+    row(f"(a) http.client POST, {us}", lambda r: r["http_client"]["us"])
+    row(f"(b) RSA work direct (floor), {us}", lambda r: r["rsa_direct"]["us"])
+    row(f"    Rsa.sign, {us}", lambda r: r["rsa_parts"]["sign"])
+    row(f"    Rsa.verify, {us}", lambda r: r["rsa_parts"]["verify"])
+    row(f"    Rsa.encrypt (OAEP), {us}", lambda r: r["rsa_parts"]["oaep_encrypt"])
+    row(f"baseline sync (a)+(b), {us}", lambda r: derive(r)["baseline_sync"])
+    row(f"baseline async (a)+(b), {us}", lambda r: derive(r)["baseline_async"])
+    row("ratio sync SDK/baseline (<= 1.15)", lambda r: derive(r)["ratio_sync"])
+    row("ratio async SDK/baseline (<= 1.15)", lambda r: derive(r)["ratio_async"])
+    row("ratio sync SDK/(http.client+b) (<= 1.3)", lambda r: derive(r)["ratio_limit"])
+    row("no-network / floor (b)", lambda r: derive(r)["no_network_over_floor"])
+    row("cached chain hop, ns (<= 1000)", lambda r: r["chain_hop_ns"])
+    row("cached 4-hop walk, ns", lambda r: r["chain_walk4_ns"])
+    row("import wechatpay_chain, ms (<= 100)", lambda r: r["import"]["ms"])
+    row("aiohttp imported by import", lambda r: r["import"]["aiohttp_imported"])
+    row("peak memory, 1,000 sync calls, KiB", lambda r: r["mem_peak_kib"])
+    row("retained after 1,000 calls, KiB", lambda r: r["mem_retained_kib"])
+    text = table(rows, ["per request (median)", *names])
+    spread = "; ".join(
+        f"{r['backend']}: sync {r['sdk_sync']['min_us']:.0f}-{r['sdk_sync']['max_us']:.0f} µs, "
+        f"async {r['sdk_async']['min_us']:.0f}-{r['sdk_async']['max_us']:.0f} µs"
+        for r in results
+    )
+    peers = ", ".join(f"{k} ≈ {v / 1000:.1f} ms" for k, v in PEERS.items())
+    return f"{text}\n\nround medians spread: {spread}\npeers (issue 9, no network): {peers}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backend", choices=("all", *BACKENDS), default="all",
+                        help="'all' runs each backend in its own child process (WECHATPAY_CHAIN_CRYPTO)")
+    parser.add_argument("-n", type=int, default=300, help="timed calls per round (default 300)")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds; the figure is the median of round medians")
+    parser.add_argument("--warmup", type=int, default=50)
+    parser.add_argument("--json", help="write the results as JSON to this file")
+    parser.add_argument("--profile", type=int, metavar="CALLS", help="print a cProfile of CALLS sync calls instead")
+    args = parser.parse_args()
+
+    if args.profile:
+        print(profile(args.profile))
+        return
+    if args.backend != "all":
+        if os.environ.get(ENV_VAR) != args.backend:  # the backend is chosen at import: re-exec with the env var
+            env = {**os.environ, ENV_VAR: args.backend}
+            sys.exit(subprocess.call([sys.executable, *sys.argv], env=env))
+        result = run_backend(args.n, args.warmup, args.rounds)
+        results = [result]
+    else:
+        results = []
+        for backend in BACKENDS:
+            with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as tmp:
+                path = tmp.name
+            cmd = [sys.executable, __file__, "--backend", backend, "-n", str(args.n), "--rounds", str(args.rounds),
+                   "--warmup", str(args.warmup), "--json", path]
+            subprocess.run(cmd, env={**os.environ, ENV_VAR: backend}, check=True, stdout=subprocess.DEVNULL)
+            results.append(json.loads(Path(path).read_text(encoding="utf-8")))
+            os.unlink(path)
+    derived = {r["backend"]: derive(r) for r in results}
+    data: Dict[str, Any] = {"machine": versions(), "results": results, "derived": derived}
+    write_json(args.json, data if args.backend == "all" else result)
+    if args.backend == "all" or not args.json:
+        print(report(results))
+        print("\n" + ", ".join(f"{k} {v}" for k, v in data["machine"].items()))
+
+
+if __name__ == "__main__":
+    main()
