@@ -37,6 +37,7 @@ class AiohttpTransport:
         self._cafile: Optional[str] = None if isinstance(verify, bool) else verify
         self._ssl: Any = verify if isinstance(verify, bool) else ssl.create_default_context(cafile=verify)
         self._tls: Dict[Tuple[str, str], ssl.SSLContext] = {}
+        self._timeouts: Dict[Any, aiohttp.ClientTimeout] = {}
         self._sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Tuple[aiohttp.ClientSession, Any]] = (
             weakref.WeakKeyDictionary()
         )
@@ -68,11 +69,13 @@ class AiohttpTransport:
             self._tls[request.cert] = ctx
         return ctx
 
-    @staticmethod
-    def _timeout(timeout: Any) -> aiohttp.ClientTimeout:
-        if isinstance(timeout, tuple):
-            return aiohttp.ClientTimeout(total=None, connect=timeout[0], sock_read=timeout[1])
-        return aiohttp.ClientTimeout(total=None, connect=timeout, sock_read=timeout)
+    def _timeout(self, timeout: Any) -> aiohttp.ClientTimeout:
+        """A ClientTimeout per distinct value, built once."""
+        found = self._timeouts.get(timeout)
+        if found is None:
+            connect, read = timeout if isinstance(timeout, tuple) else (timeout, timeout)
+            found = self._timeouts[timeout] = aiohttp.ClientTimeout(total=None, connect=connect, sock_read=read)
+        return found
 
     async def send(self, request: Request) -> Response:
         session = await self._session()

@@ -36,12 +36,14 @@ def _normalize_item(segment: str) -> str:
 class Node:
     """One point of the chain. Only verbs, `chain()` and `get_driver()` are attributes; all else is a segment."""
 
-    __slots__ = ("_d", "_t", "_c")
+    # `__dict__` caches children by the attribute name that reached them, so a walked hop is a plain
+    # attribute hit; only names that are not class attributes ever get there, so verbs are never shadowed.
+    __slots__ = ("_d", "_t", "_c", "__dict__")
 
     def __init__(self, driver: Driver, template: str = "") -> None:
         self._d = driver
         self._t = template
-        self._c: Dict[str, Node] = {}
+        self._c: Dict[str, Node] = {}  # children by segment
 
     def _step(self, segment: str) -> Node:
         child = self._c.get(segment)
@@ -50,12 +52,13 @@ class Node:
         return child
 
     def __getattr__(self, name: str) -> Node:
-        if name.startswith("__") and name.endswith("__"):
+        if (name.startswith("__") and name.endswith("__")) or name in Node.__slots__:
             raise AttributeError(name)
         segment = normalize(name)
         if segment == name and name.endswith("_") and len(name) > 1:
             segment = name[:-1]  # `global_` -> `global`, so keywords can be written
-        return self._step(segment)
+        child = self.__dict__[name] = self._step(segment)
+        return child
 
     def __getitem__(self, key: Any) -> Node:
         if isinstance(key, int) and not isinstance(key, bool):

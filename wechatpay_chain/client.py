@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-import inspect
 import threading
 import time
-from concurrent.futures import Executor, ThreadPoolExecutor
-from typing import Any, Awaitable, Callable, Mapping, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping, Optional, Tuple, Union
+
+if TYPE_CHECKING:  # asyncio and concurrent.futures are imported on the first async call only
+    from concurrent.futures import Executor, ThreadPoolExecutor
 
 from .config import Config, user_agent
 from .core import Flow, split_options, v3_flow
@@ -47,6 +47,8 @@ def run(flow: Flow, send: SyncSend) -> Response:
 
 async def run_async(flow: Flow, send: AsyncSend, executor: Optional[Executor] = None) -> Response:
     """Drive the same flow with an asyncio transport; with an executor, the flow's RSA work runs there."""
+    import asyncio
+
     loop = asyncio.get_running_loop()
 
     async def advance(reply: Any, error: Optional[TransportError]) -> Tuple[bool, Any]:
@@ -76,7 +78,7 @@ def _handler_sends(handler: Any) -> tuple[SyncSend, AsyncSend]:
 
     async def async_send(request: Request) -> Response:
         result = (asend or sync)(request)
-        return await result if inspect.isawaitable(result) else result  # type: ignore[no-any-return]
+        return await result if hasattr(result, "__await__") else result  # type: ignore[no-any-return]
 
     return sync, async_send
 
@@ -131,6 +133,8 @@ class Driver:
         if self._executor is None and self.config.crypto_threads:
             with self._lock:
                 if self._executor is None:
+                    from concurrent.futures import ThreadPoolExecutor
+
                     self._executor = ThreadPoolExecutor(self.config.crypto_threads, "wechatpay-crypto")
         return self._executor
 

@@ -7,6 +7,7 @@ exactly one place. Mirrors PHP's `ClientJsonTrait::signer` / `::verifier`.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import hmac
 import json
@@ -16,14 +17,12 @@ import zlib
 from typing import Any, Dict, Generator, List, Mapping, Optional, Tuple, Union
 from urllib.parse import quote
 
-from requests.structures import CaseInsensitiveDict
-
 from . import uritemplate
 from .config import V3_ACCEPT, V3_CONTENT_TYPE, Config, check_timeout
 from .crypto import Rsa, RsaKey
 from .errors import ClientError, InvalidArgumentError, ServerError, VerificationError
 from .formatter import Formatter
-from .models import Request, Response, Sleep, target_of
+from .models import Headers, Request, Response, Sleep, target_of
 from .retry import attempts
 from .sensitive import encrypt_fields
 
@@ -111,13 +110,20 @@ def build_url(config: Config, template: str, variables: Mapping[str, Any], query
     return config.base_uri + path, "/" + path.split("?", 1)[0]
 
 
-def request_headers(
-    config: Config, opts: Options, accept: str, content_type: Optional[str], ua: str
-) -> CaseInsensitiveDict[str]:
-    headers: CaseInsensitiveDict[str] = CaseInsensitiveDict({"Accept": accept, "User-Agent": ua})
+@functools.lru_cache(maxsize=64)
+def _base_headers(accept: str, content_type: Optional[str], ua: str, configured: Tuple[Tuple[str, str], ...]) -> Headers:
+    headers = Headers({"Accept": accept, "User-Agent": ua})
     if content_type:
         headers["Content-Type"] = content_type
-    headers.update(config.headers)
+    headers.update(configured)
+    return headers
+
+
+def request_headers(
+    config: Config, opts: Options, accept: str, content_type: Optional[str], ua: str
+) -> Headers:
+    """The defaults (computed once per client and user agent), then the call's own headers."""
+    headers = _base_headers(accept, content_type, ua, tuple(config.headers.items())).copy()
     extra = opts.get("headers")
     if extra:
         if not isinstance(extra, Mapping):
@@ -208,7 +214,7 @@ def sign_v3(config: Config, request: Request, body_text: str) -> Request:
     message = Formatter.request(request.method, request.target, timestamp, nonce, body_text)
     log.debug("APIv3 string to sign: %r", message)
     signature = config.signer(message)
-    headers = CaseInsensitiveDict(request.headers)
+    headers = request.headers.copy() if isinstance(request.headers, Headers) else Headers(request.headers)
     headers["Authorization"] = Formatter.authorization(config.mchid, nonce, signature, timestamp, config.serial)
     return dataclasses.replace(request, headers=headers, signed=message)
 

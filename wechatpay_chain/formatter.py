@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import secrets
 import time
-from typing import Any, Dict, List, Mapping, TypeVar, Union
+from typing import Any, Dict, Mapping, TypeVar, Union
 
 from .errors import InvalidArgumentError
 
@@ -13,7 +13,9 @@ __all__ = ["Formatter", "php_string"]
 
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 # 248 == 62 * 4: bytes >= 248 are rejected so that ``byte % 62`` is unbiased.
-_BASE62_MAP = {b: _BASE62[b % 62] for b in range(248)}
+# byte b < 248 -> _BASE62[b % 62] (248 = 4 x 62, so every character is equally likely); 248..255 dropped
+_NONCE_TABLE = bytes(ord(_BASE62[b % 62]) for b in range(248)) + bytes(8)
+_NONCE_DROP = bytes(range(248, 256))
 
 _V = TypeVar("_V")
 
@@ -67,13 +69,10 @@ class Formatter:
         """PHP ``Formatter::nonce``: a base62 ``[0-9A-Za-z]`` random string from the ``secrets`` CSPRNG."""
         if size < 1:
             raise InvalidArgumentError("Size must be a positive integer.")
-        table = _BASE62_MAP
-        chars: List[str] = []
-        need = size
-        while need > 0:
-            chars.extend(table[b] for b in secrets.token_bytes(need + (need >> 2) + 2) if b < 248)
-            need = size - len(chars)
-        return "".join(chars[:size])
+        out = b""
+        while len(out) < size:  # bytes >= 248 are dropped, so each character is uniform over 62
+            out += secrets.token_bytes(size - len(out) + (size >> 2) + 2).translate(_NONCE_TABLE, _NONCE_DROP)
+        return out[:size].decode("ascii")
 
     @staticmethod
     def timestamp() -> int:

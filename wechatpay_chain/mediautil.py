@@ -9,7 +9,6 @@ once while it is sent. It is never held in memory whole.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import hashlib
 import io
@@ -268,6 +267,8 @@ class MultipartStream:
         yield tail
 
     async def _aiter(self) -> AsyncIterator[bytes]:
+        import asyncio
+
         loop = asyncio.get_running_loop()
         chunks = self.__iter__()
         try:

@@ -4,11 +4,55 @@ from __future__ import annotations
 
 import json as _json
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Iterable, Iterator, Mapping, Optional, Tuple, Union
+from typing import Any, AsyncIterator, Dict, Iterable, Iterator, Mapping, MutableMapping, Optional, Tuple, Union
 
-from requests.structures import CaseInsensitiveDict
+__all__ = ["Headers", "Request", "Response", "Sleep", "Timeout", "Body"]
 
-__all__ = ["Request", "Response", "Sleep", "Timeout", "Body"]
+
+class Headers(MutableMapping[str, str]):
+    """Case-insensitive HTTP headers that keep the spelling they were set with (both transports use it)."""
+
+    __slots__ = ("_d",)
+
+    def __init__(self, data: Union[Mapping[str, str], Iterable[Tuple[str, str]], None] = None) -> None:
+        self._d: Dict[str, Tuple[str, str]] = {}
+        if data is not None:
+            for key, value in data.items() if isinstance(data, Mapping) else data:
+                self._d[key.lower()] = (key, value)
+
+    def __getitem__(self, key: str) -> str:
+        return self._d[key.lower()][1]
+
+    def __setitem__(self, key: str, value: str) -> None:
+        self._d[key.lower()] = (key, value)
+
+    def __delitem__(self, key: str) -> None:
+        del self._d[key.lower()]
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and key.lower() in self._d
+
+    def __iter__(self) -> Iterator[str]:
+        return (key for key, _ in self._d.values())
+
+    def __len__(self) -> int:
+        return len(self._d)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        item = self._d.get(key.lower())
+        return default if item is None else item[1]
+
+    def copy(self) -> Headers:
+        new = Headers()
+        new._d = dict(self._d)
+        return new
+
+    def as_dict(self) -> Dict[str, str]:
+        """A plain dict, as sent on the wire."""
+        return dict(self._d.values())
+
+    def __repr__(self) -> str:
+        return f"Headers({self.as_dict()!r})"
 
 #: seconds, or (connect, read) seconds
 Timeout = Union[float, Tuple[float, float]]
@@ -55,7 +99,7 @@ class Response:
     """What came back: the same type from the requests and the aiohttp transport."""
 
     status_code: int
-    headers: CaseInsensitiveDict[str] = field(repr=False)
+    headers: Headers = field(repr=False)
     content: bytes = field(repr=False)
     url: str = ""
     reason: str = ""
@@ -93,7 +137,8 @@ class Response:
 
     @property
     def request_id(self) -> Optional[str]:
-        return self.headers.get("Request-ID")
+        value: Optional[str] = self.headers.get("Request-ID")
+        return value
 
     @property
     def ok(self) -> bool:
@@ -109,4 +154,4 @@ class Response:
         reason: str = "",
         stream: Any = None,
     ) -> Response:
-        return cls(status_code, CaseInsensitiveDict(headers), content, url, reason, stream)
+        return cls(status_code, Headers(headers), content, url, reason, stream)
