@@ -480,3 +480,20 @@ def test_apiv2_only_client_needs_no_apiv3_credentials() -> None:
         Builder.factory({"secret": "S" * 32})
     with pytest.raises(InvalidArgumentError, match="certs"):  # a partial APIv3 config is still an error
         Builder.factory({"mchid": "1", "secret": "S" * 32, "serial": "X", "privateKey": MERCHANT})
+
+
+@MODES
+def test_non_utf8_body_is_verified_byte_for_byte(mode: str) -> None:
+    """A body that is not UTF-8 is verified over its exact bytes: a good signature passes, a forged one is refused."""
+    body = b"\xff\xfe\x00binary\x80"
+    assert call(make(Recorder(signed_bytes(body))).v3.x, "get", mode).content == body
+    forged = Response.build(200, signed_bytes(body).headers, body + b"!")
+    with pytest.raises(VerificationError):
+        call(make(Recorder(forged)).v3.x, "get", mode)
+
+
+def signed_bytes(body: bytes) -> Response:
+    message = f"{NOW}\nRESPNONCE\n".encode() + body + b"\n"
+    sig = Rsa.sign(message, PLATFORM)
+    return Response.build(200, {"Wechatpay-Nonce": "RESPNONCE", "Wechatpay-Serial": PUB_ID,
+                                "Wechatpay-Signature": sig, "Wechatpay-Timestamp": str(NOW)}, body)

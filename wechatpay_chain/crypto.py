@@ -52,8 +52,12 @@ _ASN1_OID_RSAENCRYPTION = bytes.fromhex("300d06092a864886f70d0101010500")
 
 
 def _to_bytes(value: Any, what: str = "input") -> bytes:
+    """str is UTF-8; bytes that are not (carried in a str by 'surrogateescape') come back exactly."""
     if isinstance(value, str):
-        return value.encode("utf-8")
+        try:
+            return value.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:
+            raise InvalidArgumentError(f"The {what} is not encodable text (a lone surrogate)") from None
     if isinstance(value, (bytes, bytearray, memoryview)):
         return bytes(value)
     raise InvalidArgumentError(f"The {what} must be str or bytes, got {type(value).__name__}.")

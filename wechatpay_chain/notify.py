@@ -168,14 +168,17 @@ def _platform_key(certs: Any, serial: str) -> RsaKey:
 
 def _to_body(body: Body) -> bytes:
     if isinstance(body, str):
-        return body.encode("utf-8")
+        try:
+            return body.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:
+            raise VerificationError("the notification body is not text that can be verified") from None
     if isinstance(body, (bytes, bytearray, memoryview)):
         return bytes(body)
     raise InvalidArgumentError(f"body must be the raw request body as bytes or str, not {type(body).__name__}")
 
 
 def _check_apiv3_key(apiv3_key: Any) -> None:
-    raw = apiv3_key.encode("utf-8") if isinstance(apiv3_key, str) else apiv3_key
+    raw = apiv3_key.encode("utf-8", "replace") if isinstance(apiv3_key, str) else apiv3_key
     if not isinstance(raw, (bytes, bytearray)) or len(raw) != 32:
         raise InvalidArgumentError("apiv3_key must be the 32-byte APIv3 key set on the merchant platform")
 
