@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Callable, Dict, Optional, Sequence, Tuple
 
 from . import __version__
+from .cli_doctor import add_doctor, cmd_doctor
+from .cli_tools import add_certificates, add_request, cmd_certificates, cmd_request
 
 __all__ = ["main", "COMMANDS", "build_parser"]
 
@@ -116,6 +118,10 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
 COMMANDS: Dict[str, Tuple[str, AddArguments, Command]] = {
     "demo": ("run the seed call against an in-process sandbox (sync and async)", add_demo, cmd_demo),
     "sandbox": ("serve a local WeChat Pay sandbox until stopped", add_sandbox, cmd_sandbox),
+    "certificates": ("platform certificates: `certificates download` (PHP's CertificateDownloader)",
+                     add_certificates, cmd_certificates),
+    "request": ("call any endpoint with credentials from a config file or the environment", add_request, cmd_request),
+    "doctor": ("check keys, certificates, key mode, clock and APIv3 key; prints a checklist", add_doctor, cmd_doctor),
 }
 
 

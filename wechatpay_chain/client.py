@@ -4,23 +4,24 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping, Optional, Tuple, TypeVar
 
 if TYPE_CHECKING:  # asyncio and concurrent.futures are imported on the first async call only
     from concurrent.futures import Executor, ThreadPoolExecutor
 
 from .config import Config, user_agent
-from .core import Flow, split_options, v3_flow
+from .core import split_options, v3_flow
 from .errors import TransportError
-from .models import Request, Response, Sleep
+from .models import Flow, FlowOf, Request, Response, Sleep
 
 __all__ = ["Driver", "run", "run_async"]
 
+T = TypeVar("T")
 SyncSend = Callable[[Request], Response]
 AsyncSend = Callable[[Request], Awaitable[Response]]
 
 
-def _step(flow: Flow, reply: Any, error: Optional[TransportError]) -> Tuple[bool, Any]:
+def _step(flow: FlowOf[Any], reply: Any, error: Optional[TransportError]) -> Tuple[bool, Any]:
     """Advance the flow one step: (done, next request or sleep | final response)."""
     try:
         return False, (flow.throw(error) if error is not None else flow.send(reply))
@@ -28,7 +29,7 @@ def _step(flow: Flow, reply: Any, error: Optional[TransportError]) -> Tuple[bool
         return True, stop.value
 
 
-def run(flow: Flow, send: SyncSend) -> Response:
+def run(flow: FlowOf[T], send: SyncSend) -> T:
     """Drive a sans-I/O flow with a blocking transport."""
     done, step = _step(flow, None, None)
     while not done:
@@ -45,7 +46,7 @@ def run(flow: Flow, send: SyncSend) -> Response:
     return step  # type: ignore[no-any-return]
 
 
-async def run_async(flow: Flow, send: AsyncSend, executor: Optional[Executor] = None) -> Response:
+async def run_async(flow: FlowOf[T], send: AsyncSend, executor: Optional[Executor] = None) -> T:
     """Drive the same flow with an asyncio transport; with an executor, the flow's RSA work runs there."""
     import asyncio
 
@@ -149,18 +150,21 @@ class Driver:
         opts, variables = split_options(uri, options)
         return v3_flow(self.config, method, uri, opts, variables, ua)
 
+    def run_flow(self, make: Callable[[str], FlowOf[T]]) -> T:
+        """Run the flow `make(user_agent)` through the sync transport (or the `handler`)."""
+        send = self._send if self.config.handler is not None else self.transport.send
+        return run(make(self._ua_sync), send)
+
+    async def run_flow_async(self, make: Callable[[str], FlowOf[T]]) -> T:
+        """Run the flow `make(user_agent)` through the async transport (or the `handler`)."""
+        send = self._send_async if self.config.handler is not None else self.async_transport.send
+        return await run_async(make(self._ua_async), send, self.executor)
+
     def request(self, method: str, uri: str, options: Optional[Mapping[str, Any]] = None) -> Response:
-        if self.config.handler is not None:
-            return run(self.flow(method, uri, options or {}, self._ua_sync), self._send)
-        transport = self.transport
-        return run(self.flow(method, uri, options or {}, self._ua_sync), transport.send)
+        return self.run_flow(lambda ua: self.flow(method, uri, options or {}, ua))
 
     async def request_async(self, method: str, uri: str, options: Optional[Mapping[str, Any]] = None) -> Response:
-        if self.config.handler is not None:
-            flow = self.flow(method, uri, options or {}, self._ua_async)
-            return await run_async(flow, self._send_async, self.executor)
-        transport = self.async_transport
-        return await run_async(self.flow(method, uri, options or {}, self._ua_async), transport.send, self.executor)
+        return await self.run_flow_async(lambda ua: self.flow(method, uri, options or {}, ua))
 
     def close(self) -> None:
         """Close the pooled requests Session (the aiohttp sessions close with their loops or `close_async`)."""
@@ -176,6 +180,3 @@ class Driver:
         if self._async is not None:
             await self._async.close()
         self.close()
-
-
-Sends = Union[SyncSend, AsyncSend]

@@ -14,15 +14,15 @@ import json
 import logging
 import re
 import zlib
-from typing import Any, Dict, Generator, List, Mapping, Optional, Tuple, Union
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 from urllib.parse import quote
 
 from . import uritemplate
 from .config import V3_ACCEPT, V3_CONTENT_TYPE, Config, check_timeout
 from .crypto import Rsa, RsaKey
-from .errors import ClientError, InvalidArgumentError, ServerError, VerificationError
+from .errors import ClientError, InvalidArgumentError, ServerError, VerificationError, WeChatPayError
 from .formatter import Formatter
-from .models import Headers, Request, Response, Sleep, target_of
+from .models import Flow, Headers, Request, Response, target_of
 from .retry import attempts
 from .sensitive import encrypt_fields
 
@@ -39,7 +39,6 @@ __all__ = [
 
 log = logging.getLogger("wechatpay_chain")
 
-Flow = Generator[Union[Request, Sleep], Response, Response]
 
 OPTION_KEYS = frozenset(
     {"json", "query", "headers", "body", "xml", "security", "nonceless", "timeout", "encrypt", "stream"}
@@ -111,7 +110,9 @@ def build_url(config: Config, template: str, variables: Mapping[str, Any], query
 
 
 @functools.lru_cache(maxsize=64)
-def _base_headers(accept: str, content_type: Optional[str], ua: str, configured: Tuple[Tuple[str, str], ...]) -> Headers:
+def _base_headers(
+    accept: str, content_type: Optional[str], ua: str, configured: Tuple[Tuple[str, str], ...]
+) -> Headers:
     headers = Headers({"Accept": accept, "User-Agent": ua})
     if content_type:
         headers["Content-Type"] = content_type
@@ -119,9 +120,7 @@ def _base_headers(accept: str, content_type: Optional[str], ua: str, configured:
     return headers
 
 
-def request_headers(
-    config: Config, opts: Options, accept: str, content_type: Optional[str], ua: str
-) -> Headers:
+def request_headers(config: Config, opts: Options, accept: str, content_type: Optional[str], ua: str) -> Headers:
     """The defaults (computed once per client and user agent), then the call's own headers."""
     headers = _base_headers(accept, content_type, ua, tuple(config.headers.items())).copy()
     extra = opts.get("headers")
@@ -342,12 +341,31 @@ def verify_v3(config: Config, request: Request, response: Response) -> Response:
 
 
 def v3_flow(config: Config, method: str, template: str, opts: Options, variables: Mapping[str, Any], ua: str) -> Flow:
-    """Build once; per attempt: sign, `response = yield request`; return the verified response."""
+    """Build once; per attempt: sign, `response = yield request`; return the verified response.
+
+    With a refreshing keyring (AutoKeyring) the certificate download runs as a sub-flow through the same
+    transport: when a scheduled refresh is due (a failure there only logs: the keys held still work), and
+    when a response names an unknown serial (then the response is verified once more).
+    """
     request, text = build_v3(config, method, template, opts, variables, ua)
-    return (
-        yield from attempts(
-            config.retry,
-            lambda: sign_v3(config, request, text),
-            lambda signed, response: verify_v3(config, signed, response),
+    certs = config.certs
+    if certs.due and not config.custom_verifier:
+        try:
+            yield from certs.refresh_flow(config, ua)
+        except WeChatPayError as exc:
+            log.warning("scheduled platform certificate refresh failed: %s", exc)
+    try:
+        return (
+            yield from attempts(
+                config.retry,
+                lambda: sign_v3(config, request, text),
+                lambda signed, response: verify_v3(config, signed, response),
+            )
         )
-    )
+    except VerificationError as exc:
+        response = exc.response
+        serial = response.headers.get(SERIAL, "") if response is not None else ""
+        if response is None or config.custom_verifier or not serial or serial in certs or not certs.may_refresh(serial):
+            raise
+        yield from certs.refresh_flow(config, ua)
+        return verify_v3(config, request, response)

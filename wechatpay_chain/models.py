@@ -4,9 +4,24 @@ from __future__ import annotations
 
 import json as _json
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Dict, Iterable, Iterator, Mapping, MutableMapping, Optional, Tuple, Union
+from typing import (
+    Any,
+    AsyncIterator,
+    Dict,
+    Generator,
+    Iterable,
+    Iterator,
+    Mapping,
+    MutableMapping,
+    Optional,
+    Tuple,
+    TypeVar,
+    Union,
+)
 
-__all__ = ["Headers", "Request", "Response", "Sleep", "Timeout", "Body"]
+__all__ = ["Headers", "Request", "Response", "Sleep", "Timeout", "Body", "FlowOf", "Flow"]
+
+T = TypeVar("T")
 
 
 class Headers(MutableMapping[str, str]):
@@ -155,3 +170,9 @@ class Response:
         stream: Any = None,
     ) -> Response:
         return cls(status_code, Headers(headers), content, url, reason, stream)
+
+
+#: a sans-I/O flow: yields requests (and sleeps), is sent responses, returns its result
+FlowOf = Generator[Union[Request, Sleep], Response, T]
+#: a flow whose result is the verified response
+Flow = FlowOf[Response]

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from typing import Any, Callable, FrozenSet, Generator, Mapping, Optional, Union
+from typing import Any, Callable, FrozenSet, Mapping, Optional
 
 from .errors import InvalidArgumentError, TransportError
-from .models import Request, Response, Sleep
+from .models import Flow, Request, Response, Sleep
 
 __all__ = ["Retry", "retry_policy", "attempts"]
 
-Flow = Generator[Union[Request, Sleep], Response, Response]
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,282 @@
+"""`wechatpay-chain doctor`: a checklist of the merchant's keys, key mode, clock and APIv3 key.
+
+Local checks first (files, key pairs, validity), then one signed GET v3/certificates that measures the
+rest: is our signature accepted, how far is our clock, do answers verify, does the APIv3 key decrypt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING, Any, Dict, Optional, TextIO, Tuple
+
+from .cli_tools import ENV_HELP, fetch, load_settings, one_line, say
+from .config import DEFAULT_BASE_URI, build_config
+from .errors import DecryptionError, InvalidArgumentError, TransportError, WeChatPayError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .pemutil import Certificate
+
+__all__ = ["add_doctor", "cmd_doctor", "Checklist", "DOCTOR_EXIT"]
+
+DOCTOR_EXIT = "exit codes: 0 every check passed (warnings, skips allowed); 1 a check failed; 2 no usable config"
+
+
+def add_doctor(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = f"{DOCTOR_EXIT}. {ENV_HELP}."
+    parser.add_argument("--config", metavar="FILE", help="credentials file (TOML or INI); default: environment")
+    parser.add_argument("--offline", action="store_true", help="skip the checks that call the service")
+
+
+class Checklist:
+    """Prints ✓ / ✗ / ! / – lines as checks finish; counts the failures."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.failed = self.passed = self.warned = self.skipped = 0
+        try:
+            "✓✗–".encode(out.encoding or "ascii")
+            self.marks = {"ok": "✓", "fail": "✗", "warn": "!", "skip": "–"}
+        except (UnicodeEncodeError, LookupError):
+            self.marks = {"ok": "OK", "fail": "FAIL", "warn": "WARN", "skip": "SKIP"}
+
+    def _line(self, kind: str, title: str, detail: str) -> None:
+        print(f"{self.marks[kind]} {title}" + (f": {detail}" if detail else ""), file=self.out, flush=True)
+
+    def ok(self, title: str, detail: str = "") -> None:
+        self.passed += 1
+        self._line("ok", title, detail)
+
+    def fail(self, title: str, detail: str = "") -> None:
+        self.failed += 1
+        self._line("fail", title, detail)
+
+    def warn(self, title: str, detail: str = "") -> None:
+        self.warned += 1
+        self._line("warn", title, detail)
+
+    def skip(self, title: str, detail: str = "") -> None:
+        self.skipped += 1
+        self._line("skip", title, detail)
+
+
+def _days_left(cert: Certificate) -> float:
+    return (cert.not_after.timestamp() - time.time()) / 86400
+
+
+def _validity(check: Checklist, title: str, cert: Certificate) -> None:
+    days = _days_left(cert)
+    if not cert.is_valid_at():
+        check.fail(title, f"not valid now ({cert.not_before:%Y-%m-%d} .. {cert.not_after:%Y-%m-%d})")
+    elif days < 30:
+        check.warn(title, f"expires in {days:.0f} days ({cert.not_after:%Y-%m-%d}): renew it")
+    else:
+        check.ok(title, f"valid for {days:.0f} more days (until {cert.not_after:%Y-%m-%d})")
+
+
+def _local_checks(check: Checklist, settings: Any) -> Tuple[Any, Dict[str, Any]]:
+    """Key material: (private key or None, {serial: loaded platform key or certificate})."""
+    from .crypto import Rsa
+    from .keyring import PUBLIC_KEY_ID_PREFIX
+    from .pemutil import Certificate, PemUtil
+
+    for name, what in (("mchid", "merchant id"), ("serial", "merchant certificate serial")):
+        if getattr(settings, name):
+            check.ok(f"{what} is set", getattr(settings, name))
+        else:
+            check.fail(f"{what} is set", f"`{name}` is missing")
+    key = None
+    if settings.private_key is None:
+        check.fail("private key loads", "`private_key` (the apiclient_key.pem path) is missing")
+    else:
+        try:
+            key = Rsa.from_("file://" + str(settings.private_key), Rsa.KEY_TYPE_PRIVATE)
+            check.ok("private key loads", f"{key.size_in_bits}-bit RSA from {settings.private_key}")
+        except InvalidArgumentError as exc:
+            check.fail("private key loads", one_line(exc))
+    if settings.merchant_certificate is None:
+        check.skip("private key matches the merchant certificate",
+                   "`merchant_certificate` (apiclient_cert.pem) is not configured")
+    else:
+        try:
+            mine = PemUtil.load_certificate(str(settings.merchant_certificate))
+        except InvalidArgumentError as exc:
+            check.fail("merchant certificate loads", one_line(exc))
+        else:
+            if key is not None:
+                if mine.public_key == key.public_key():
+                    check.ok("private key matches the merchant certificate", mine.serial_no)
+                else:
+                    check.fail("private key matches the merchant certificate",
+                               "the certificate's public key is not the private key's: wrong key or certificate file")
+            if settings.serial:
+                if mine.serial_no.upper() == settings.serial.upper():
+                    check.ok("`serial` is the merchant certificate's serial")
+                else:
+                    check.fail("`serial` is the merchant certificate's serial",
+                               f"`serial` is {settings.serial}, the certificate's is {mine.serial_no}")
+            _validity(check, "merchant certificate validity", mine)
+
+    loaded: Dict[str, Any] = {}
+    for serial, path in settings.certs.items():
+        try:
+            text = path.read_text(encoding="utf-8")
+            thing: Any = (PemUtil.load_certificate_from_string(text) if "CERTIFICATE" in text
+                          else Rsa.from_(text, Rsa.KEY_TYPE_PUBLIC))
+        except (OSError, UnicodeDecodeError, InvalidArgumentError) as exc:
+            check.fail(f"platform key {serial} loads", one_line(exc))
+            continue
+        if isinstance(thing, Certificate):
+            if thing.serial_no.upper() != serial.upper():
+                check.fail(f"platform certificate {serial}", f"{path} holds certificate {thing.serial_no}")
+                continue
+            _validity(check, f"platform certificate {serial}", thing)
+        loaded[serial] = thing
+    public = [s for s in loaded if s.startswith(PUBLIC_KEY_ID_PREFIX)]
+    certs = [s for s in loaded if not s.startswith(PUBLIC_KEY_ID_PREFIX)]
+    if public and certs:
+        check.ok("key mode", f"both: public key {', '.join(public)} and {len(certs)} platform certificate(s)")
+    elif public:
+        check.ok("key mode", f"WeChat Pay public key ({', '.join(public)})")
+    elif certs:
+        check.ok("key mode", f"platform certificates ({', '.join(certs)})")
+    elif not settings.certs:
+        check.fail("key mode", "no platform key in [certs]: configure the WeChat Pay public key (PUB_KEY_ID_...) "
+                   "or run `wechatpay-chain certificates download`")
+    return key, loaded
+
+
+def _skew(response: Any) -> Optional[float]:
+    stamp = response.headers.get("Wechatpay-Timestamp")
+    if stamp and stamp.isdigit():
+        return float(stamp) - time.time()
+    date = response.headers.get("Date")
+    try:
+        return float(parsedate_to_datetime(date).timestamp()) - time.time() if date else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _remote_checks(check: Checklist, settings: Any, key: Any, loaded: Dict[str, Any]) -> None:
+    from .certificates import PUBLIC_KEY_MODE_HINT, decrypt_certificates
+    from .core import Options, prepare_v3
+    from .crypto import Rsa
+    from .formatter import Formatter
+    from .keyring import Keyring
+
+    title = "the service accepts our signature"
+    if key is None or not settings.mchid or not settings.serial:
+        check.skip(title, "needs mchid, serial and a private key")
+        return
+    base = settings.base_uri or DEFAULT_BASE_URI
+    try:
+        config = build_config({"mchid": settings.mchid, "serial": settings.serial, "privateKey": key,
+                               "certs": Keyring(loaded), "base_uri": base})
+    except InvalidArgumentError as exc:
+        check.fail("client config", one_line(exc))
+        return
+
+    def probe(ua: str) -> Any:
+        response = yield prepare_v3(config, "GET", "v3/certificates", Options(), {}, ua)
+        return response
+
+    say(f"contacting {config.base_uri}v3/certificates ...")
+    try:
+        response = fetch(config, probe)
+    except TransportError as exc:
+        check.fail("the service answers", one_line(exc))
+        return
+    data: Any = None
+    try:
+        data = response.json()
+    except ValueError:
+        pass
+    code = data.get("code") if isinstance(data, dict) else None
+    if response.status_code == 401:
+        check.fail(title, f"401 {code}: the private key does not match `serial` {settings.serial}, or the "
+                   "merchant id is wrong")
+    elif response.status_code >= 400 and response.status_code != 404:
+        check.fail(title, f"HTTP {response.status_code} {code or ''}".rstrip())
+    else:
+        check.ok(title, f"mchid {settings.mchid}, serial {settings.serial}")
+
+    skew = _skew(response)
+    if skew is None:
+        check.skip("clock", "the answer carries neither Wechatpay-Timestamp nor Date")
+    elif abs(skew) <= 30:
+        check.ok("clock", f"{round(skew):+d}s from the service")
+    elif abs(skew) <= 300:
+        check.warn("clock", f"{round(skew):+d}s from the service: sync the clock (beyond 300s answers are refused)")
+    else:
+        check.fail("clock", f"{round(skew):+d}s from the service: every answer is refused beyond 300s; sync the clock")
+
+    serial = response.headers.get("Wechatpay-Serial")
+    parts = [response.headers.get(h) for h in ("Wechatpay-Timestamp", "Wechatpay-Nonce", "Wechatpay-Signature")]
+    if not serial or not all(parts):
+        check.fail("answers verify with a configured platform key", "the answer is not signed")
+    elif serial not in loaded:
+        hint = ("add the WeChat Pay public key to [certs]" if serial.startswith("PUB_KEY_ID_")
+                else "run `wechatpay-chain certificates download` and add it to [certs]")
+        check.fail("answers verify with a configured platform key", f"signed by {serial}, not configured: {hint}")
+    else:
+        ts, nonce, signature = (str(p) for p in parts)
+        message = Formatter.response(ts, nonce, response.content.decode("utf-8", "surrogateescape"))
+        platform_key = Rsa.from_(loaded[serial], Rsa.KEY_TYPE_PUBLIC)
+        if Rsa.verify(message, signature, platform_key):
+            check.ok("answers verify with a configured platform key", serial)
+        else:
+            check.fail("answers verify with a configured platform key", f"the signature does not verify with {serial}")
+
+    apiv3 = "APIv3 key (AEAD decryption)"
+    if response.status_code == 404 and code == "RESOURCE_NOT_EXISTS":
+        if not any(s.startswith("PUB_KEY_ID_") for s in loaded):
+            check.fail("key mode matches the service", PUBLIC_KEY_MODE_HINT)
+        else:
+            check.ok("key mode matches the service", "no platform certificates: public-key mode")
+        check.skip(apiv3, "cannot be checked this way in public-key mode (no v3/certificates); "
+                   "it is checked when the first notification decrypts")
+        return
+    if response.status_code >= 300:
+        check.skip(apiv3, "needs a v3/certificates answer")
+        return
+    if not settings.apiv3_key:
+        check.skip(apiv3, "`apiv3_key` is not configured")
+        return
+    try:
+        usable, skipped = decrypt_certificates(response, settings.apiv3_key)
+    except DecryptionError:
+        check.fail(apiv3, "the platform certificates do not decrypt: the apiv3_key is wrong")
+        return
+    except WeChatPayError as exc:
+        check.fail(apiv3, one_line(exc))
+        return
+    check.ok(apiv3, f"decrypted {len(usable) + len(skipped)} platform certificate(s)")
+    served = {c.serial_no for c in usable}
+    stale = [s for s in loaded if not s.startswith("PUB_KEY_ID_") and s not in served]
+    new = sorted(served - set(loaded))
+    if new:
+        check.warn("configured certificates are current", f"the service also has {', '.join(new)}: run "
+                   "`wechatpay-chain certificates download`")
+    if stale:
+        check.warn("configured certificates are current", f"no longer served: {', '.join(stale)}")
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    check = Checklist(sys.stdout)
+    try:
+        settings = load_settings(args.config)
+    except InvalidArgumentError as exc:
+        check.fail("config loads", one_line(exc))
+        return 2
+    check.ok("config loads", settings.source)
+    key, loaded = _local_checks(check, settings)
+    if args.offline:
+        check.skip("the service accepts our signature", "--offline")
+    else:
+        _remote_checks(check, settings, key, loaded)
+    print(f"{check.passed} passed, {check.failed} failed, {check.warned} warnings, {check.skipped} skipped",
+          file=sys.stdout)
+    return 1 if check.failed else 0
+

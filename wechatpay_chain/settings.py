@@ -1,0 +1,167 @@
+"""Credentials from a config file (TOML or INI) or the environment, for the CLI and for scripts.
+
+    cfg = load_config('wechatpay.toml')          # a dict for Builder.factory
+    client = Builder.factory(cfg)
+
+Both formats hold the same keys: a `[wechatpay]` section (mchid, serial, private_key, apiv3_key,
+secret, base_uri, merchant_certificate) and a `[certs]` section mapping platform serials and
+`PUB_KEY_ID_...` ids to PEM files. Relative paths are relative to the config file. TOML needs
+Python 3.11+ (tomllib) or the `tomli` package; INI (configparser) works everywhere.
+"""
+
+from __future__ import annotations
+
+import configparser
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, Mapping, Optional, Union
+
+from .crypto import Rsa
+from .errors import InvalidArgumentError
+
+__all__ = ["Settings", "read_settings", "settings_from_env", "load_config", "ENVIRONMENT"]
+
+#: environment variable -> setting (WECHATPAY_CERTS is 'SERIAL=path,SERIAL=path')
+ENVIRONMENT = {
+    "WECHATPAY_MCHID": "mchid",
+    "WECHATPAY_SERIAL": "serial",
+    "WECHATPAY_PRIVATE_KEY": "private_key",
+    "WECHATPAY_CERTS": "certs",
+    "WECHATPAY_APIV3_KEY": "apiv3_key",
+    "WECHATPAY_SECRET": "secret",
+    "WECHATPAY_BASE_URI": "base_uri",
+    "WECHATPAY_MERCHANT_CERTIFICATE": "merchant_certificate",
+}
+_SCALARS = ("mchid", "serial", "private_key", "apiv3_key", "secret", "base_uri", "merchant_certificate")
+_SECRET = {"apiv3_key", "secret"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What a config file or the environment says; file paths are resolved, keys are not loaded yet."""
+
+    mchid: Optional[str] = None
+    serial: Optional[str] = None
+    private_key: Optional[Path] = None
+    certs: Dict[str, Path] = field(default_factory=dict)
+    apiv3_key: Optional[str] = field(default=None, repr=False)
+    secret: Optional[str] = field(default=None, repr=False)
+    base_uri: Optional[str] = None
+    merchant_certificate: Optional[Path] = None
+    source: str = "environment"
+
+    def factory_config(self) -> Dict[str, Any]:
+        """The Builder.factory dict: the private key loaded, each cert/public key file read (not yet parsed)."""
+        config: Dict[str, Any] = {}
+        for name in ("mchid", "serial", "apiv3_key", "secret", "base_uri"):
+            value = getattr(self, name)
+            if value:
+                config[name] = value
+        if self.private_key is not None:
+            config["privateKey"] = Rsa.from_(_read(self.private_key, "private_key"), Rsa.KEY_TYPE_PRIVATE)
+        if self.certs:
+            config["certs"] = {serial: _read(path, f"certs[{serial}]") for serial, path in self.certs.items()}
+        if self.merchant_certificate is not None and self.private_key is not None:
+            config["merchant"] = {"cert": str(self.merchant_certificate), "key": str(self.private_key)}
+        return config
+
+
+def _read(path: Path, what: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or type(exc).__name__
+        raise InvalidArgumentError(f"{what}: cannot read {str(path)!r}: {reason}") from None
+
+
+def _path(value: Any, base: Optional[Path], what: str) -> Path:
+    if not isinstance(value, str) or not value:
+        raise InvalidArgumentError(f"{what} must be a file path")
+    text = value[len("file://"):] if value.startswith("file://") else value
+    path = Path(os.path.expanduser(text))
+    return path if path.is_absolute() or base is None else base / path
+
+
+def _build(values: Mapping[str, Any], certs: Mapping[str, Any], base: Optional[Path], source: str) -> Settings:
+    unknown = sorted(set(values) - set(_SCALARS))
+    if unknown:
+        raise InvalidArgumentError(f"{source}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(_SCALARS)}")
+    out: Dict[str, Any] = {}
+    for name in _SCALARS:
+        value = values.get(name)
+        if value is None or value == "":
+            continue
+        if isinstance(value, int) and not isinstance(value, bool) and name == "mchid":
+            value = str(value)
+        if not isinstance(value, str):
+            raise InvalidArgumentError(f"{source}: `{name}` must be a string")
+        out[name] = _path(value, base, name) if name in ("private_key", "merchant_certificate") else value.strip()
+    out["certs"] = {str(k): _path(v, base, f"certs[{k}]") for k, v in certs.items()}
+    return Settings(source=source, **out)
+
+
+def _load_toml(text: str, source: str) -> Dict[str, Any]:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on 3.9/3.10 with tomli installed
+        try:
+            import tomli as tomllib
+        except ImportError:
+            raise InvalidArgumentError(
+                f"{source}: TOML needs Python 3.11+ or `pip install tomli`; or write the same keys as INI"
+            ) from None
+    try:
+        return dict(tomllib.loads(text))
+    except ValueError as exc:
+        raise InvalidArgumentError(f"{source}: not valid TOML: {exc}") from None
+
+
+def _load_ini(text: str, source: str) -> Dict[str, Any]:
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.optionxform = str  # type: ignore[assignment,method-assign]  # serials are case-sensitive
+    try:
+        parser.read_string(text, source)
+    except configparser.Error as exc:
+        raise InvalidArgumentError(f"{source}: not valid INI: {str(exc).splitlines()[0]}") from None
+    return {name: dict(parser[name]) for name in parser.sections()}
+
+
+def read_settings(path: Union[str, os.PathLike[str]]) -> Settings:
+    """Read a `.toml` file (TOML) or any other file (INI); every problem is one InvalidArgumentError line."""
+    file = Path(path)
+    source = str(file)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or type(exc).__name__
+        raise InvalidArgumentError(f"config file {source!r}: {reason}") from None
+    doc = _load_toml(text, source) if file.suffix.lower() == ".toml" else _load_ini(text, source)
+    section = doc.get("wechatpay", {})
+    top = {k: v for k, v in doc.items() if not isinstance(v, dict)}  # TOML may put the keys at the top level
+    certs = doc.get("certs", {})
+    extra = sorted(k for k, v in doc.items() if isinstance(v, dict) and k not in ("wechatpay", "certs"))
+    if extra:
+        raise InvalidArgumentError(f"{source}: unknown section(s) {', '.join(extra)}; known: wechatpay, certs")
+    if not isinstance(section, dict) or not isinstance(certs, dict):
+        raise InvalidArgumentError(f"{source}: [wechatpay] and [certs] must be tables")
+    return _build({**top, **section}, certs, file.resolve().parent, source)
+
+
+def settings_from_env(environ: Optional[Mapping[str, str]] = None) -> Settings:
+    """WECHATPAY_MCHID, _SERIAL, _PRIVATE_KEY (path), _CERTS ('SERIAL=path,...'), _APIV3_KEY, _SECRET, _BASE_URI."""
+    env = os.environ if environ is None else environ
+    values = {setting: env[name] for name, setting in ENVIRONMENT.items() if env.get(name) and setting != "certs"}
+    certs: Dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in env.get("WECHATPAY_CERTS", "").split(","))):
+        serial, sep, path = item.partition("=")
+        if not sep or not serial.strip() or not path.strip():
+            raise InvalidArgumentError("WECHATPAY_CERTS must look like 'SERIAL=/path/a.pem,PUB_KEY_ID_...=/path/b.pem'")
+        certs[serial.strip()] = path.strip()
+    return _build(values, certs, None, "environment")
+
+
+def load_config(path: Union[str, os.PathLike[str]]) -> Dict[str, Any]:
+    """A config file -> the dict for `Builder.factory` (keys and certificates loaded)."""
+    return read_settings(path).factory_config()
