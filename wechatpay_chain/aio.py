@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-import weakref
 from typing import Any, AsyncGenerator, AsyncIterator, Dict, Mapping, Optional, Tuple
 
 import aiohttp
@@ -16,12 +15,17 @@ from .models import Request, Response
 __all__ = ["AiohttpTransport"]
 
 
-async def _closer(session: aiohttp.ClientSession) -> AsyncGenerator[None, None]:
-    """Parked async generator: `asyncio.run` finalises it at loop shutdown, closing the session cleanly."""
+async def _closer(
+    session: aiohttp.ClientSession, sessions: Dict[Any, Any], loop: asyncio.AbstractEventLoop
+) -> AsyncGenerator[None, None]:
+    """Parked async generator: `asyncio.run` finalises it at loop shutdown, closing the session cleanly
+    and forgetting the loop (so a finished loop is not kept alive by our table)."""
     try:
         yield
         yield  # pragma: no cover - never resumed
     finally:
+        if sessions.get(loop, (None,))[0] is session:
+            del sessions[loop]
         await session.close()
 
 
@@ -38,9 +42,7 @@ class AiohttpTransport:
         self._ssl: Any = verify if isinstance(verify, bool) else ssl.create_default_context(cafile=verify)
         self._tls: Dict[Tuple[str, str], ssl.SSLContext] = {}
         self._timeouts: Dict[Any, aiohttp.ClientTimeout] = {}
-        self._sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Tuple[aiohttp.ClientSession, Any]] = (
-            weakref.WeakKeyDictionary()
-        )
+        self._sessions: Dict[asyncio.AbstractEventLoop, Tuple[aiohttp.ClientSession, Any]] = {}
 
     async def _session(self) -> aiohttp.ClientSession:
         loop = asyncio.get_running_loop()
@@ -51,7 +53,7 @@ class AiohttpTransport:
             connector=aiohttp.TCPConnector(limit=self._limit, ssl=self._ssl),
             skip_auto_headers=("User-Agent",),
         )
-        keeper = _closer(session)
+        keeper = _closer(session, self._sessions, loop)
         await keeper.__anext__()
         self._sessions[loop] = (session, keeper)
         return session

@@ -166,7 +166,7 @@ def certificates_flow(
     """
     from .core import Options, prepare_v3, raise_for_status
 
-    key = apiv3_key if apiv3_key is not None else config.apiv3_key
+    key = apiv3_key if apiv3_key is not None else (config.apiv3_key.reveal() if config.apiv3_key else None)
     if not key:
         raise InvalidArgumentError("downloading platform certificates needs the APIv3 key (`apiv3_key`)")
     request = prepare_v3(config, "GET", CERTIFICATES_PATH, Options(), {}, ua)

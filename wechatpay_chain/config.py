@@ -64,6 +64,29 @@ def user_agent(http: str) -> str:
     )
 
 
+class Secret:
+    """A key the config holds (APIv2 secret, APIv3 key): redacted in repr, str and vars() dumps."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __reduce__(self) -> Any:
+        raise TypeError("secrets cannot be pickled")
+
+
 @dataclass(frozen=True)
 class Config:
     """What every request needs, parsed once. Never printed with its secrets (repr is redacted)."""
@@ -81,8 +104,8 @@ class Config:
     clock: Callable[[], int] = Formatter.timestamp
     nonce: Callable[[], str] = Formatter.nonce
     max_clock_offset: int = 300
-    secret: Optional[str] = field(default=None, repr=False)
-    apiv3_key: Optional[str] = field(default=None, repr=False)
+    secret: Optional[Secret] = field(default=None, repr=False)
+    apiv3_key: Optional[Secret] = field(default=None, repr=False)
     merchant: Mapping[str, Any] = field(default_factory=dict, repr=False)
     transport_options: Mapping[str, Any] = field(default_factory=dict)
     handler: Any = None
@@ -215,8 +238,8 @@ def build_config(config: Mapping[str, Any]) -> Config:
         clock=config.get("clock") or Formatter.timestamp,
         nonce=config.get("nonce") or Formatter.nonce,
         max_clock_offset=offset,
-        secret=config.get("secret"),
-        apiv3_key=config.get("apiv3_key"),
+        secret=Secret(config["secret"]) if config.get("secret") else None,
+        apiv3_key=Secret(config["apiv3_key"]) if config.get("apiv3_key") else None,
         merchant=dict(merchant),
         transport_options=transport_options,
         handler=config.get("handler"),

@@ -264,7 +264,7 @@ def raise_for_status(response: Response, signed: str = "") -> None:
         data = response.json()
         if isinstance(data, dict):
             code, message, detail = data.get("code"), data.get("message"), data.get("detail")
-    except ValueError:
+    except (ValueError, RecursionError):  # a hostile body: no detail to show
         data = None
     cls = ClientError if status < 500 else ServerError
     diagnosis = diagnose_sign_error(signed, detail) if code == "SIGN_ERROR" else None

@@ -48,7 +48,7 @@ class Retry:
             return True
         try:
             data = response.json()
-        except ValueError:
+        except (ValueError, RecursionError):
             return False
         return isinstance(data, dict) and data.get("code") in self.codes
 

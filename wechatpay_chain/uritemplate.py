@@ -32,17 +32,24 @@ _VARSPEC_RE = re.compile(rf"({_VARCHAR}(?:\.?{_VARCHAR})*)(?::([1-9][0-9]{{0,3}}
 _VarSpec = Tuple[str, int, bool]  # (name, prefix length or 0, explode)
 
 
+def _quote(s: str, safe: str) -> str:
+    try:
+        return quote(s, safe=safe)
+    except UnicodeEncodeError:
+        raise InvalidArgumentError("a URI-template value or literal is not encodable text (a lone surrogate)") from None
+
+
 def _enc_u(s: str) -> str:
     """Percent-encode everything but unreserved characters."""
-    return s if _UNRESERVED_RE.fullmatch(s) else quote(s, safe="")
+    return s if _UNRESERVED_RE.fullmatch(s) else _quote(s, "")
 
 
 def _enc_r(s: str) -> str:
     """Percent-encode everything but unreserved/reserved characters and existing pct-triplets."""
     if "%" not in s:
-        return quote(s, safe=_RESERVED)
+        return _quote(s, _RESERVED)
     parts = _PCT_SPLIT_RE.split(s)
-    return "".join(p if i % 2 else quote(p, safe=_RESERVED) for i, p in enumerate(parts))
+    return "".join(p if i % 2 else _quote(p, _RESERVED) for i, p in enumerate(parts))
 
 
 def _err(template: str, pos: int, what: str) -> InvalidArgumentError:

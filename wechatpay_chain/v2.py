@@ -133,7 +133,7 @@ def prepare_v2(
     if nonceless is None or nonceless is False:
         if data.get("nonce_str") is None:
             data["nonce_str"] = config.nonce()
-    data["sign"] = sign_v2(data, config.secret, str(sign_type))
+    data["sign"] = sign_v2(data, config.secret.reveal(), str(sign_type))
     if as_body:
         url, _ = build_url(config, template, variables, opts.get("query"))
         body: Optional[bytes] = Transformer.to_xml(data).encode("utf-8")
@@ -199,7 +199,7 @@ def verify_v2(config: Config, request: Request, response: Response) -> Response:
             raise VerificationError("the APIv2 reply carries no `sign`", response)
         sign_type = Hash.ALGO_HMAC_SHA256 if len(sign) == 64 else Hash.ALGO_MD5
         assert config.secret is not None
-        if not Hash.equals(sign_v2(data, config.secret, sign_type), sign):
+        if not Hash.equals(sign_v2(data, config.secret.reveal(), sign_type), sign):
             raise VerificationError(f"the APIv2 reply's {sign_type} `sign` does not verify", response)
     _fail(data, response)
     return response
@@ -240,7 +240,11 @@ def _read(thing: Any, what: str) -> Tuple[bytes, Optional[str]]:
         with open(path, "rb") as fh:
             return fh.read(), path
     except OSError as exc:
-        raise InvalidArgumentError(f"merchant[{what!r}]: cannot read {path!r}: {exc.strerror}") from None
+        reason = exc.strerror
+    # raised outside the handler so no OSError (which names the path) rides along as __context__;
+    # an armour-less key is ~1,600 base64 characters: never echo anything that long
+    shown = repr(path) if len(path) <= 255 else "(not a readable path; its text is not shown)"
+    raise InvalidArgumentError(f"merchant[{what!r}]: cannot read {shown}: {reason}")
 
 
 def _pkcs12(content: bytes, passphrase: Any) -> Tuple[bytes, bytes]:
