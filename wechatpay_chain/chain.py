@@ -132,7 +132,7 @@ class Node:
 def _merge(options: Optional[Mapping[str, Any]], kwargs: Mapping[str, Any]) -> Mapping[str, Any]:
     if options is None:
         return kwargs
-    if not isinstance(options, Mapping):
+    if not isinstance(options, (dict, Mapping)):
         raise InvalidArgumentError(f"options must be a dict (PHP's $options array), not {type(options).__name__}")
     return {**options, **kwargs} if kwargs else options
 

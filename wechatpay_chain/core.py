@@ -93,7 +93,7 @@ def encode_query(query: Any) -> str:
         return ""
     if isinstance(query, str):
         return query.lstrip("?")
-    if not isinstance(query, Mapping):
+    if not isinstance(query, (dict, Mapping)):
         raise InvalidArgumentError("`query` must be a dict (or an already-encoded str)")
     return "&".join(
         f"{quote(str(k), safe='')}={quote(_query_value(k, v), safe='')}" for k, v in query.items() if v is not None
@@ -125,7 +125,7 @@ def request_headers(config: Config, opts: Options, accept: str, content_type: Op
     headers = _base_headers(accept, content_type, ua, tuple(config.headers.items())).copy()
     extra = opts.get("headers")
     if extra:
-        if not isinstance(extra, Mapping):
+        if not isinstance(extra, (dict, Mapping)):
             raise InvalidArgumentError("`headers` must be a dict")
         for k, v in extra.items():
             if not isinstance(k, str) or not isinstance(v, (str, int)):

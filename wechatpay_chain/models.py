@@ -32,7 +32,7 @@ class Headers(MutableMapping[str, str]):
     def __init__(self, data: Union[Mapping[str, str], Iterable[Tuple[str, str]], None] = None) -> None:
         self._d: Dict[str, Tuple[str, str]] = {}
         if data is not None:
-            for key, value in data.items() if isinstance(data, Mapping) else data:
+            for key, value in data.items() if isinstance(data, (dict, Mapping)) else data:
                 self._d[key.lower()] = (key, value)
 
     def __getitem__(self, key: str) -> str:

@@ -57,8 +57,13 @@ def _parse_path(path: str) -> List[Tuple[str, int]]:
 Encryptor = Callable[[str], str]
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def _walk(obj: Any, enc: Encryptor, hits: List[int]) -> Any:
     """Copy-on-write: returns obj itself when nothing inside it is Sensitive."""
+    if obj.__class__ in _SCALARS:  # the common case, without an isinstance chain
+        return obj
     if isinstance(obj, Sensitive):
         hits.append(1)
         return enc(obj.reveal())
