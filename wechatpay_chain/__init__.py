@@ -4,6 +4,8 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+import typing as _typing  # noqa: E402
+
 from .chain import Builder, Node  # noqa: E402
 from .crypto import AesEcb, AesGcm, Hash, Rsa, RsaKey  # noqa: E402
 from .errors import (  # noqa: E402
@@ -18,11 +20,31 @@ from .errors import (  # noqa: E402
 )
 from .formatter import Formatter  # noqa: E402
 from .keyring import Keyring  # noqa: E402
-from .mediautil import MediaUtil  # noqa: E402
 from .models import Response  # noqa: E402
 from .pemutil import Certificate, PemUtil  # noqa: E402
 from .sensitive import Sensitive  # noqa: E402
-from .transformer import Transformer  # noqa: E402
+
+if _typing.TYPE_CHECKING:  # imported on first use: they pull in the XML parser and mimetypes
+    from .mediautil import MediaUtil
+    from .transformer import Transformer
+
+_LAZY = {"MediaUtil": ".mediautil", "Transformer": ".transformer"}
+
+
+def __getattr__(name: str) -> _typing.Any:
+    """PEP 562: `Transformer` and `MediaUtil` load when first used, keeping `import wechatpay_chain` light."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'wechatpay_chain' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list:  # type: ignore[type-arg]
+    return sorted(set(globals()) | set(_LAZY))
 
 __all__ = [
     "__version__",

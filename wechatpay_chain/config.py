@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import platform
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 
@@ -58,6 +57,8 @@ _APIV3_ITEMS = ("serial", "privateKey", "private_key", "certs", "signer", "verif
 
 
 def user_agent(http: str) -> str:
+    import platform
+
     return (
         f"wechatpay-chain/{__version__} {http} ({platform.system()}/{platform.release()}) "
         f"Python/{platform.python_version()}"

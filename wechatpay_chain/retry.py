@@ -7,7 +7,6 @@ says it already exists; it never books twice. The request body is built (and enc
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass, field
 from typing import Any, Callable, FrozenSet, Mapping, Optional
 
@@ -33,7 +32,7 @@ class Retry:
     on: FrozenSet[str] = frozenset({"connect", "timeout", "status"})
     statuses: FrozenSet[int] = frozenset({429, 500, 502, 503, 504})
     codes: FrozenSet[str] = frozenset({"SYSTEM_ERROR", "FREQUENCY_LIMITED", "SYSTEMERROR", "FREQ_LIMIT"})
-    random: Callable[[], float] = field(default=random.random, repr=False, compare=False)
+    random: Callable[[], float] = field(default=lambda: _random(), repr=False, compare=False)
 
     def delay(self, attempt: int) -> float:
         return float(self.random()) * min(self.max_backoff, self.backoff * (1 << attempt))
@@ -51,6 +50,12 @@ class Retry:
         except (ValueError, RecursionError):
             return False
         return isinstance(data, dict) and data.get("code") in self.codes
+
+
+def _random() -> float:
+    import random
+
+    return random.random()
 
 
 _KINDS = {"connect", "timeout", "read", "status"}
