@@ -44,7 +44,7 @@ class LongestStep:
         self.longest = 0.0
         self._original: Any = None
 
-    def __enter__(self) -> "LongestStep":
+    def __enter__(self) -> LongestStep:
         original = self._original = asyncio.events.Handle._run
         clock, me = time.perf_counter, self
 
