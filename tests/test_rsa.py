@@ -420,3 +420,14 @@ def test_legacy_encrypted_pkcs1_and_pem_bundles(tmp_path: Path) -> None:
     assert Rsa.from_(f"file://{bundle}", Rsa.KEY_TYPE_PUBLIC) == Rsa.from_(f"file://{bundle}").public_key()
     # a passphrase given for an unencrypted key is ignored, as openssl does
     assert Rsa.from_((FIXED_PKCS8, "unused")) == Rsa.from_(FIXED_PKCS8)
+
+
+def test_a_relabelled_plain_key_is_not_an_encrypted_one() -> None:
+    """Both backends refuse an unencrypted PKCS#8 key wearing the ENCRYPTED PRIVATE KEY label (OpenSSL does)."""
+    from wechatpay_chain import InvalidArgumentError, Rsa
+
+    pem = Rsa.generate().export_pem().replace("PRIVATE KEY", "ENCRYPTED PRIVATE KEY")
+    with pytest.raises(InvalidArgumentError, match="not a valid ENCRYPTED PRIVATE KEY"):
+        Rsa.from_((pem, "passphrase"))
+    with pytest.raises(InvalidArgumentError):
+        Rsa.from_(pem)

@@ -6,6 +6,8 @@ Two interchangeable backends run the RSA and AES work: ``cryptography`` (OpenSSL
 and ``Rsa.backend`` names it. Forcing ``cryptography`` when it cannot be imported raises ImportError
 at import time; an unknown value raises InvalidArgumentError. Outputs are byte-identical where the
 algorithm is deterministic (signatures, AES), and OAEP/GCM ciphertexts interoperate both ways.
+The backends live in ``_openssl`` and ``_pycryptodome``; choosing one imports nothing heavy, and its
+library's modules load on the first key load or AES operation.
 Text in, text out, as in PHP: ``str`` inputs are UTF-8, ``bytes`` are accepted too; signatures and
 ciphertexts are base64 ``str``.
 """
@@ -22,8 +24,10 @@ import re
 from pathlib import Path
 from typing import Any, Optional, Tuple, Union
 
-from Crypto.Util.asn1 import DerSequence
-
+from ._openssl import OpenSSL, require
+from ._pycryptodome import PYCRYPTODOME
+from ._pycryptodome import Backend as _Backend
+from ._pycryptodome import der_kind as _der_kind
 from .errors import DecryptionError, InvalidArgumentError
 
 __all__ = ["RsaKey", "Rsa", "AesInterface", "AesGcm", "AesEcb", "Hash", "BACKEND", "BACKENDS"]
@@ -45,9 +49,6 @@ _LABELS = {"RSA PRIVATE KEY": ("pkcs1-private", True), "PRIVATE KEY": ("pkcs8", 
            "X509 CERTIFICATE": ("x509", False)}
 _PROTOCOLS = {"private.pkcs1": "RSA PRIVATE KEY", "private.pkcs8": "PRIVATE KEY",
               "public.pkcs1": "RSA PUBLIC KEY", "public.spki": "PUBLIC KEY"}
-# Outer DER structure (element tags, 2 = INTEGER) -> kind.
-_DER_KINDS = {(2,) * 9: "pkcs1-private", (2, 2): "pkcs1-public", (0x30, 0x03): "spki",
-              (2, 0x30, 0x04): "pkcs8", (2, 0x30, 0x04, 0xA0): "pkcs8", (0x30, 0x30, 0x03): "x509"}
 _ASN1_OID_RSAENCRYPTION = bytes.fromhex("300d06092a864886f70d0101010500")
 
 
@@ -82,280 +83,14 @@ def _utf8(data: bytes) -> str:
         raise DecryptionError("The decrypted plaintext is not UTF-8 text.") from None
 
 
-def _der_kind(der: bytes) -> Optional[str]:
-    """Classify a DER blob by its outer structure: PKCS#1/PKCS#8/SPKI/X.509."""
-    try:
-        seq = DerSequence().decode(der, strict=True)
-        items = [seq[i] for i in range(len(seq))]
-    except (ValueError, EOFError, IndexError, TypeError):
-        return None
-
-    tags = tuple(item[0] if isinstance(item, bytes) and item else 2 if isinstance(item, int) else -1 for item in items)
-    return _DER_KINDS.get(tags)
-
-
-def _x509_spki(der: bytes) -> bytes:
-    """The subjectPublicKeyInfo of an X.509 certificate (as pycryptodome's import_key finds it)."""
-    tbs = DerSequence().decode(DerSequence().decode(der, strict=True)[0], strict=True)
-    first = tbs[0]
-    spki = tbs[6 if isinstance(first, bytes) and first[:1] == b"\xa0" else 5]
-    if not isinstance(spki, bytes):
-        raise ValueError("No subjectPublicKeyInfo in the certificate")
-    return spki
-
-
-class _Backend:
-    """The RSA/AES operations on one library's key objects; ``Rsa``/``AesGcm``/``AesEcb`` stay thin.
-
-    Errors are the library's own ValueError/TypeError (or ``False`` for a bad signature); the public
-    classes turn them into InvalidArgumentError/DecryptionError with backend-independent messages.
-    """
-
-    name = ""
-
-    def load_der(self, kind: str, der: bytes) -> Any:
-        """Load a DER key of the given kind (pkcs1-private, pkcs8, spki, pkcs1-public, x509)."""
-        raise NotImplementedError
-
-    def load_encrypted(self, pem: str, passphrase: bytes) -> Any:
-        raise NotImplementedError
-
-    def generate(self, bits: int) -> Any:
-        raise NotImplementedError
-
-    def is_private(self, key: Any) -> bool:
-        raise NotImplementedError
-
-    def size_in_bits(self, key: Any) -> int:
-        raise NotImplementedError
-
-    def public(self, key: Any) -> Any:
-        raise NotImplementedError
-
-    def numbers(self, key: Any) -> Tuple[int, int]:
-        """(n, e)"""
-        raise NotImplementedError
-
-    def export_der(self, key: Any) -> bytes:
-        """PKCS#8 DER for a private key, SPKI DER for a public one."""
-        raise NotImplementedError
-
-    def sign(self, key: Any, data: bytes) -> bytes:
-        raise NotImplementedError
-
-    def verify(self, key: Any, data: bytes, signature: bytes) -> bool:
-        raise NotImplementedError
-
-    def oaep_encrypt(self, key: Any, data: bytes) -> bytes:
-        raise NotImplementedError
-
-    def oaep_decrypt(self, key: Any, data: bytes) -> bytes:
-        raise NotImplementedError
-
-    def gcm_encrypt(self, key: bytes, nonce: bytes, data: bytes, aad: bytes) -> bytes:
-        """ciphertext || 16-byte tag"""
-        raise NotImplementedError
-
-    def gcm_decrypt(self, key: bytes, nonce: bytes, data: bytes, aad: bytes) -> bytes:
-        raise NotImplementedError
-
-    def ecb_encrypt(self, key: bytes, data: bytes) -> bytes:
-        """AES-256-ECB with PKCS#7 padding"""
-        raise NotImplementedError
-
-    def ecb_decrypt(self, key: bytes, data: bytes) -> bytes:
-        raise NotImplementedError
-
-    def export_pem(self, key: Any) -> str:
-        """PKCS#8 ``PRIVATE KEY`` / SPKI ``PUBLIC KEY`` PEM, 64-column, no trailing newline (both backends)."""
-        label = "PRIVATE KEY" if self.is_private(key) else "PUBLIC KEY"
-        body = base64.encodebytes(self.export_der(key)).decode("ascii").replace("\n", "")
-        lines = [body[i : i + 64] for i in range(0, len(body), 64)]
-        return "\n".join([f"-----BEGIN {label}-----", *lines, f"-----END {label}-----"])
-
-
-def _pycryptodome() -> _Backend:
-    from Crypto.Cipher import AES, PKCS1_OAEP
-    from Crypto.Hash import SHA1, SHA256
-    from Crypto.PublicKey import RSA
-    from Crypto.Signature import pkcs1_15
-    from Crypto.Util.Padding import pad, unpad
-
-    class Pycryptodome(_Backend):
-        name = "pycryptodome"
-
-        def load_der(self, kind: str, der: bytes) -> Any:
-            return RSA.import_key(der)
-
-        def load_encrypted(self, pem: str, passphrase: bytes) -> Any:
-            return RSA.import_key(pem, passphrase)
-
-        def generate(self, bits: int) -> Any:
-            return RSA.generate(bits)
-
-        def is_private(self, key: Any) -> bool:
-            return bool(key.has_private())
-
-        def size_in_bits(self, key: Any) -> int:
-            return int(key.size_in_bits())
-
-        def public(self, key: Any) -> Any:
-            return key.public_key()
-
-        def numbers(self, key: Any) -> Tuple[int, int]:
-            return int(key.n), int(key.e)
-
-        def export_der(self, key: Any) -> bytes:
-            return bytes(key.export_key(format="DER", pkcs=8) if key.has_private() else key.export_key(format="DER"))
-
-        def sign(self, key: Any, data: bytes) -> bytes:
-            return bytes(pkcs1_15.new(key).sign(SHA256.new(data)))
-
-        def verify(self, key: Any, data: bytes, signature: bytes) -> bool:
-            try:
-                pkcs1_15.new(key).verify(SHA256.new(data), signature)
-            except (ValueError, TypeError):
-                return False
-            return True
-
-        def oaep_encrypt(self, key: Any, data: bytes) -> bytes:
-            return bytes(PKCS1_OAEP.new(key, hashAlgo=SHA1).encrypt(data))
-
-        def oaep_decrypt(self, key: Any, data: bytes) -> bytes:
-            return bytes(PKCS1_OAEP.new(key, hashAlgo=SHA1).decrypt(data))
-
-        def gcm_encrypt(self, key: bytes, nonce: bytes, data: bytes, aad: bytes) -> bytes:
-            cipher = AES.new(key, AES.MODE_GCM, nonce=nonce, mac_len=16)
-            cipher.update(aad)
-            ciphertext, tag = cipher.encrypt_and_digest(data)
-            return bytes(ciphertext + tag)
-
-        def gcm_decrypt(self, key: bytes, nonce: bytes, data: bytes, aad: bytes) -> bytes:
-            cipher = AES.new(key, AES.MODE_GCM, nonce=nonce, mac_len=16)
-            cipher.update(aad)
-            return bytes(cipher.decrypt_and_verify(data[:-16], data[-16:]))
-
-        def ecb_encrypt(self, key: bytes, data: bytes) -> bytes:
-            return bytes(AES.new(key, AES.MODE_ECB).encrypt(pad(data, 16)))
-
-        def ecb_decrypt(self, key: bytes, data: bytes) -> bytes:
-            return bytes(unpad(AES.new(key, AES.MODE_ECB).decrypt(data), 16))
-
-    return Pycryptodome()
-
-
-def _cryptography() -> _Backend:
-    """OpenSSL through ``cryptography``; padding and hash objects are made once and shared."""
-    import cryptography
-    from cryptography.exceptions import InvalidSignature, InvalidTag, UnsupportedAlgorithm
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives import padding as sympadding
-    from cryptography.hazmat.primitives.asymmetric import padding, rsa
-    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
-    if int(cryptography.__version__.split(".")[0]) < 41:
-        raise ImportError(f"cryptography>=41 is required, found {cryptography.__version__}")
-    der, pkcs8 = serialization.Encoding.DER, serialization.PrivateFormat.PKCS8
-    spki = serialization.PublicFormat.SubjectPublicKeyInfo
-    no_encryption = serialization.NoEncryption()
-    pkcs1v15, sha256 = padding.PKCS1v15(), hashes.SHA256()
-    oaep = padding.OAEP(mgf=padding.MGF1(algorithm=hashes.SHA1()), algorithm=hashes.SHA1(), label=None)
-    invalid_tag = (InvalidTag,)
-    private_type, public_type = rsa.RSAPrivateKey, rsa.RSAPublicKey
-
-    def rsa_only(key: Any, private: bool) -> Any:
-        if not isinstance(key, private_type if private else public_type):
-            raise ValueError("not an RSA key")
-        return key
-
-    class Cryptography(_Backend):
-        name = "cryptography"
-
-        def load_der(self, kind: str, data: bytes) -> Any:
-            if kind in ("pkcs1-private", "pkcs8"):
-                return rsa_only(serialization.load_der_private_key(data, None), True)
-            return rsa_only(serialization.load_der_public_key(_x509_spki(data) if kind == "x509" else data), False)
-
-        def load_encrypted(self, pem: str, passphrase: bytes) -> Any:
-            try:
-                return rsa_only(serialization.load_pem_private_key(pem.encode("ascii"), passphrase), True)
-            except UnsupportedAlgorithm:  # a legacy cipher OpenSSL 3 dropped: let pycryptodome decrypt it
-                return self.load_der("pkcs8", _backend("pycryptodome").export_der(
-                    _backend("pycryptodome").load_encrypted(pem, passphrase)))
-
-        def generate(self, bits: int) -> Any:
-            return rsa.generate_private_key(public_exponent=65537, key_size=bits)
-
-        def is_private(self, key: Any) -> bool:
-            return isinstance(key, private_type)
-
-        def size_in_bits(self, key: Any) -> int:
-            return int(key.key_size)
-
-        def public(self, key: Any) -> Any:
-            return key.public_key()
-
-        def numbers(self, key: Any) -> Tuple[int, int]:
-            nums = (key.public_key() if isinstance(key, private_type) else key).public_numbers()
-            return int(nums.n), int(nums.e)
-
-        def export_der(self, key: Any) -> bytes:
-            if isinstance(key, private_type):
-                return bytes(key.private_bytes(der, pkcs8, no_encryption))
-            return bytes(key.public_bytes(der, spki))
-
-        def sign(self, key: Any, data: bytes) -> bytes:
-            return bytes(key.sign(data, pkcs1v15, sha256))
-
-        def verify(self, key: Any, data: bytes, signature: bytes) -> bool:
-            try:
-                key.verify(signature, data, pkcs1v15, sha256)
-            except (InvalidSignature, ValueError, TypeError):
-                return False
-            return True
-
-        def oaep_encrypt(self, key: Any, data: bytes) -> bytes:
-            return bytes(key.encrypt(data, oaep))
-
-        def oaep_decrypt(self, key: Any, data: bytes) -> bytes:
-            return bytes(key.decrypt(data, oaep))
-
-        def gcm_encrypt(self, key: bytes, nonce: bytes, data: bytes, aad: bytes) -> bytes:
-            if not 8 <= len(nonce) <= 128:  # OpenSSL's range; PHP (and pycryptodome) take any length
-                return _backend("pycryptodome").gcm_encrypt(key, nonce, data, aad)
-            return bytes(AESGCM(key).encrypt(nonce, data, aad))
-
-        def gcm_decrypt(self, key: bytes, nonce: bytes, data: bytes, aad: bytes) -> bytes:
-            if not 8 <= len(nonce) <= 128:
-                return _backend("pycryptodome").gcm_decrypt(key, nonce, data, aad)
-            try:
-                return bytes(AESGCM(key).decrypt(nonce, data, aad))
-            except invalid_tag:
-                raise ValueError("MAC check failed") from None
-
-        def ecb_encrypt(self, key: bytes, data: bytes) -> bytes:
-            padder = sympadding.PKCS7(128).padder()
-            encryptor = Cipher(algorithms.AES(key), modes.ECB()).encryptor()
-            return bytes(encryptor.update(padder.update(data) + padder.finalize()) + encryptor.finalize())
-
-        def ecb_decrypt(self, key: bytes, data: bytes) -> bytes:
-            if not data or len(data) % 16:
-                raise ValueError("the ECB ciphertext is not a whole number of blocks")
-            decryptor = Cipher(algorithms.AES(key), modes.ECB()).decryptor()
-            unpadder = sympadding.PKCS7(128).unpadder()
-            return bytes(unpadder.update(decryptor.update(data) + decryptor.finalize()) + unpadder.finalize())
-
-    return Cryptography()
-
-
 @functools.cache
 def _backend(name: str) -> _Backend:
-    """One backend instance by name (imports its library on first use)."""
+    """One backend instance by name; its library's heavy modules load on first use (see _openssl, _pycryptodome)."""
     if name == "cryptography":
-        return _cryptography()
+        require()
+        return OpenSSL()
     if name == "pycryptodome":
-        return _pycryptodome()
+        return PYCRYPTODOME
     raise InvalidArgumentError(f"{ENV_VAR} must be one of {', '.join(BACKENDS)}, got {name[:32]!r}")
 
 
@@ -462,14 +197,16 @@ def _import(block: str, label: str, passphrase: Optional[bytes], what: str) -> R
     """Load one PEM block whose label was already accepted; the DER must match what the label says."""
     kind, _ = _LABELS[label]
     try:
-        if kind == "encrypted" or "Proc-Type:" in block:
+        legacy = "Proc-Type:" in block  # old-style encrypted PKCS#1: its body is ciphertext
+        body = _PEM_RE.search(block)
+        der = b"" if legacy else base64.b64decode("".join((body.group(2) if body else "").split()), validate=True)
+        # the DER must be what the label says (both backends refuse a relabelled key alike)
+        if not legacy and _der_kind(der) != kind:
+            raise InvalidArgumentError(f"Cannot load {what}: the content is not a valid {label}.")
+        if kind == "encrypted" or legacy:
             if not passphrase:
                 raise InvalidArgumentError(f"Cannot load {what}: it is encrypted, pass (pem, passphrase).")
             return RsaKey(_ACTIVE.load_encrypted(block, passphrase))
-        body = _PEM_RE.search(block)
-        der = base64.b64decode("".join((body.group(2) if body else "").split()), validate=True)
-        if _der_kind(der) != kind:
-            raise InvalidArgumentError(f"Cannot load {what}: the content is not a valid {label}.")
         return RsaKey(_ACTIVE.load_der(kind, der))
     except InvalidArgumentError:
         raise

@@ -10,22 +10,13 @@ import textwrap
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, List, Optional, Union
-
-from Crypto.Util.asn1 import (
-    DerBitString,
-    DerBoolean,
-    DerInteger,
-    DerNull,
-    DerObject,
-    DerObjectId,
-    DerOctetString,
-    DerSequence,
-    DerSetOf,
-)
+from typing import TYPE_CHECKING, Any, List, Optional, Union
 
 from .crypto import Rsa, RsaKey
 from .errors import InvalidArgumentError
+
+if TYPE_CHECKING:  # imported where used: pycryptodome stays unloaded until a certificate is parsed or built
+    from Crypto.Util.asn1 import DerObject, DerSequence
 
 __all__ = ["Certificate", "PemUtil", "build_certificate"]
 
@@ -96,6 +87,8 @@ def _bad(detail: str) -> InvalidArgumentError:
 
 
 def _seq(data: Any, what: str) -> List[Any]:
+    from Crypto.Util.asn1 import DerSequence
+
     if not isinstance(data, bytes):
         raise _bad(f"malformed {what}")
     try:
@@ -106,6 +99,8 @@ def _seq(data: Any, what: str) -> List[Any]:
 
 
 def _tlv(data: Any, what: str) -> DerObject:
+    from Crypto.Util.asn1 import DerObject
+
     obj = DerObject()
     try:
         obj.decode(data, strict=True)
@@ -115,6 +110,8 @@ def _tlv(data: Any, what: str) -> DerObject:
 
 
 def _oid(data: Any) -> str:
+    from Crypto.Util.asn1 import DerObjectId
+
     try:
         return str(DerObjectId().decode(data, strict=True).value)
     except (ValueError, EOFError, IndexError, TypeError):
@@ -122,6 +119,8 @@ def _oid(data: Any) -> str:
 
 
 def _certificate_parts(der: bytes) -> tuple[bytes, str, bytes]:
+    from Crypto.Util.asn1 import DerBitString
+
     items = _seq(der, "certificate")
     if len(items) != 3:
         raise _bad("not an X.509 certificate")
@@ -134,6 +133,8 @@ def _certificate_parts(der: bytes) -> tuple[bytes, str, bytes]:
 
 
 def _name(data: Any) -> str:
+    from Crypto.Util.asn1 import DerSetOf
+
     parts = []
     for rdn in _seq(data, "name"):
         try:
@@ -248,6 +249,8 @@ class PemUtil:
 
 
 def _der_name(cn: str, organization: Optional[str]) -> DerSequence:
+    from Crypto.Util.asn1 import DerObject, DerObjectId, DerSequence, DerSetOf
+
     rdns = []
     for oid, value in (("2.5.4.10", organization), ("2.5.4.3", cn)):
         if value is not None:
@@ -257,6 +260,8 @@ def _der_name(cn: str, organization: Optional[str]) -> DerSequence:
 
 
 def _der_time(moment: datetime) -> DerObject:
+    from Crypto.Util.asn1 import DerObject
+
     utc = (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
     if 1950 <= utc.year < 2050:
         return DerObject(0x17, utc.strftime("%y%m%d%H%M%SZ").encode("ascii"))
@@ -264,11 +269,15 @@ def _der_time(moment: datetime) -> DerObject:
 
 
 def _key_id(key: RsaKey) -> bytes:
+    from Crypto.Util.asn1 import DerBitString
+
     spki = base64.b64decode("".join(key.public_key().export_pem().splitlines()[1:-1]))
     return hashlib.sha1(DerBitString().decode(_seq(spki, "public key")[1]).value).digest()
 
 
 def _extension(oid: str, value: bytes, critical: bool = False) -> bytes:
+    from Crypto.Util.asn1 import DerBoolean, DerObjectId, DerOctetString, DerSequence
+
     parts: List[Any] = [DerObjectId(oid)]
     if critical:
         parts.append(DerBoolean(True))
@@ -291,6 +300,8 @@ def build_certificate(
 
     Self-signed (same key) certificates are marked CA; ``organization`` goes into both names.
     """
+    from Crypto.Util.asn1 import DerBitString, DerBoolean, DerInteger, DerNull, DerObjectId, DerOctetString, DerSequence
+
     if not isinstance(serial, int) or isinstance(serial, bool) or serial <= 0 or serial.bit_length() > 159:
         raise InvalidArgumentError("The certificate serial must be a positive integer of at most 20 bytes.")
     if not issuer_key.is_private:
