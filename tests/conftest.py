@@ -24,3 +24,17 @@ def client(sandbox: Sandbox) -> Iterator[Any]:
     finally:
         c.get_driver().close()
         sandbox.clear_faults()
+
+
+@pytest.fixture(scope="session")
+def cert_sb() -> Iterator[Sandbox]:
+    """A sandbox in platform-certificate mode (its answers are signed by the platform certificate)."""
+    with Sandbox(mode="certificate") as sb:
+        yield sb
+
+
+@pytest.fixture(scope="session")
+def pk_only_sb() -> Iterator[Sandbox]:
+    """A public-key-only merchant's sandbox: v3/certificates answers 404 RESOURCE_NOT_EXISTS."""
+    with Sandbox(certificates=False) as sb:
+        yield sb

@@ -7,25 +7,13 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Iterator, List, Tuple
+from typing import List, Tuple
 
 import pytest
 
 from wechatpay_chain.cli import main
 from wechatpay_chain.pemutil import PemUtil
 from wechatpay_chain.sandbox import Sandbox
-
-
-@pytest.fixture(scope="module")
-def cert_sb() -> Iterator[Sandbox]:
-    with Sandbox(mode="certificate") as sb:
-        yield sb
-
-
-@pytest.fixture(scope="module")
-def pk_only_sb() -> Iterator[Sandbox]:
-    with Sandbox(certificates=False) as sb:
-        yield sb
 
 
 def argv(sb: Sandbox, key_file: Path, out: Path, *extra: str, apiv3_key: str = "") -> List[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Iterator, List, Optional, Tuple
+from typing import List, Optional, Tuple
 
 import pytest
 
@@ -13,18 +13,6 @@ from wechatpay_chain.cli import main
 from wechatpay_chain.crypto import RsaKey
 from wechatpay_chain.pemutil import build_certificate
 from wechatpay_chain.sandbox import Sandbox
-
-
-@pytest.fixture(scope="module")
-def cert_sb() -> Iterator[Sandbox]:
-    with Sandbox(mode="certificate") as sb:
-        yield sb
-
-
-@pytest.fixture(scope="module")
-def pk_only_sb() -> Iterator[Sandbox]:
-    with Sandbox(certificates=False) as sb:
-        yield sb
 
 
 def merchant_certificate(sb: Sandbox, key: Optional[RsaKey] = None, serial: Optional[str] = None) -> str:

@@ -8,7 +8,7 @@ import secrets
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Dict, Iterator, List
+from typing import Any, Dict, List
 
 import pytest
 
@@ -32,16 +32,6 @@ class Clock:
         return self.now
 
 
-@pytest.fixture(scope="module")
-def cert_sb() -> Iterator[Sandbox]:
-    with Sandbox(mode="certificate") as sb:
-        yield sb
-
-
-@pytest.fixture(scope="module")
-def pk_only_sb() -> Iterator[Sandbox]:
-    with Sandbox(certificates=False) as sb:
-        yield sb
 
 
 def order(sb: Sandbox) -> Dict[str, Any]:

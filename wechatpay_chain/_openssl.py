@@ -7,9 +7,9 @@ AES operation, once. Padding and hash objects are made then and shared.
 
 from __future__ import annotations
 
-import threading
+import functools
 from importlib.util import find_spec
-from typing import Any, Optional, Tuple
+from typing import Any, Tuple
 
 from ._pycryptodome import PYCRYPTODOME, Backend, x509_spki
 
@@ -49,19 +49,10 @@ class _Lib:
         self.private_type, self.public_type = rsa.RSAPrivateKey, rsa.RSAPublicKey
 
 
-_LIB: Optional[_Lib] = None
-_LOCK = threading.Lock()
-
-
+@functools.cache
 def _lib() -> _Lib:
-    """The hazmat modules, imported once, on first use, under a lock."""
-    global _LIB
-    lib = _LIB
-    if lib is None:
-        with _LOCK:
-            lib = _LIB or _Lib()
-            _LIB = lib
-    return lib
+    """The hazmat modules, imported once, on first use. (a race may build it twice: harmless, imports are locked.)"""
+    return _Lib()
 
 
 def _rsa_only(key: Any, private: bool) -> Any:

@@ -8,7 +8,7 @@ until the first key load or AES operation, so ``import wechatpay_chain`` stays l
 from __future__ import annotations
 
 import base64
-import threading
+import functools
 from importlib.util import find_spec
 from typing import Any, Optional, Tuple
 
@@ -133,19 +133,10 @@ class _Lib:
         self.rsa, self.pkcs1_15, self.pad, self.unpad = RSA, pkcs1_15, pad, unpad
 
 
-_LIB: Optional[_Lib] = None
-_LOCK = threading.Lock()
-
-
+@functools.cache
 def _lib() -> _Lib:
-    """pycryptodome, imported once, on first use, under a lock."""
-    global _LIB
-    lib = _LIB
-    if lib is None:
-        with _LOCK:
-            lib = _LIB or _Lib()
-            _LIB = lib
-    return lib
+    """pycryptodome, imported once, on first use. (a race may build it twice: harmless, imports are locked.)"""
+    return _Lib()
 
 
 class Pycryptodome(Backend):
