@@ -497,3 +497,15 @@ def signed_bytes(body: bytes) -> Response:
     sig = Rsa.sign(message, PLATFORM)
     return Response.build(200, {"Wechatpay-Nonce": "RESPNONCE", "Wechatpay-Serial": PUB_ID,
                                 "Wechatpay-Signature": sig, "Wechatpay-Timestamp": str(NOW)}, body)
+
+
+def test_str_body_is_sent_as_the_bytes_it_was_signed_as() -> None:
+    """A str body carrying non-UTF-8 bytes (surrogateescape) is sent and signed as those exact bytes."""
+    rec = Recorder()
+    raw = b"\xff\xferaw"
+    make(rec).v3.x.post(body=raw.decode("utf-8", "surrogateescape"))
+    assert rec.requests[0].body == raw
+    assert Rsa.verify(rec.requests[0].signed, rec.requests[0].headers["Authorization"].split('signature="')[1][:-1],
+                      Rsa.from_("file://" + str(VEC / "merchant_pub.pem"), Rsa.KEY_TYPE_PUBLIC))
+    with pytest.raises(InvalidArgumentError, match="lone surrogate"):
+        make(rec).v3.x.post(body="\ud800")

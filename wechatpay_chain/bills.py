@@ -17,7 +17,7 @@ import os
 import tempfile
 import zlib
 from dataclasses import dataclass
-from typing import IO, Any, AsyncIterator, Dict, Iterator, List, Optional, Tuple, Union
+from typing import IO, Any, Dict, List, Optional, Tuple, Union
 from urllib.parse import urlsplit
 
 from .core import verify_statement
@@ -166,26 +166,6 @@ class BillSink:
             self._file = None
 
 
-def iter_chunks(response: Response) -> Iterator[bytes]:
-    """The body in chunks: the transport's stream when it offers one, else slices of `content`."""
-    stream = getattr(response, "iter_bytes", None)
-    if callable(stream):
-        return stream(CHUNK_SIZE)  # type: ignore[no-any-return]
-    view = memoryview(response.content)
-    return (bytes(view[i:i + CHUNK_SIZE]) for i in range(0, len(view), CHUNK_SIZE))
-
-
-async def aiter_chunks(response: Response) -> AsyncIterator[bytes]:
-    """`iter_chunks` for the async transport."""
-    stream = getattr(response, "aiter_bytes", None)
-    if callable(stream):
-        async for chunk in stream(CHUNK_SIZE):
-            yield chunk
-        return
-    for chunk in iter_chunks(response):
-        yield chunk
-
-
 def download_bill(
     client: Any, *, bill_date: str, bill_type: str = "tradebill", tar_type: Optional[str] = None,
     dest: Optional[PathLike] = None, **query: Any,
@@ -194,7 +174,7 @@ def download_bill(
     uri, options = apply_options(bill_type, bill_date, tar_type, query)
     ticket = parse_ticket(client.chain(uri).get(options), client.get_driver().config.base_path)
     with BillSink(ticket, tar_type, dest) as sink:
-        for chunk in iter_chunks(client.chain(ticket.uri).get(query=ticket.query, stream=True)):
+        for chunk in client.chain(ticket.uri).get(query=ticket.query, stream=True).iter_bytes(CHUNK_SIZE):
             sink.feed(chunk)
         return sink.commit()
 
@@ -207,7 +187,8 @@ async def download_bill_async(
     uri, options = apply_options(bill_type, bill_date, tar_type, query)
     ticket = parse_ticket(await client.chain(uri).get_async(options), client.get_driver().config.base_path)
     with BillSink(ticket, tar_type, dest) as sink:
-        async for chunk in aiter_chunks(await client.chain(ticket.uri).get_async(query=ticket.query, stream=True)):
+        response = await client.chain(ticket.uri).get_async(query=ticket.query, stream=True)
+        async for chunk in response.aiter_bytes(CHUNK_SIZE):
             sink.feed(chunk)
         return sink.commit()
 

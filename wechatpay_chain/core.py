@@ -100,13 +100,13 @@ def encode_query(query: Any) -> str:
     )
 
 
-def build_url(config: Config, template: str, variables: Mapping[str, Any], query: Any) -> Tuple[str, str]:
-    """The full URL and the path relative to the base URI ('/v3/...'); both fully percent-encoded."""
+def build_url(config: Config, template: str, variables: Mapping[str, Any], query: Any) -> str:
+    """The full URL, fully percent-encoded: exactly what is sent and (its target) signed."""
     path = uritemplate.expand(template, variables).lstrip("/")
     qs = encode_query(query)
     if qs:
         path += ("&" if "?" in path else "?") + qs
-    return config.base_uri + path, "/" + path.split("?", 1)[0]
+    return config.base_uri + path
 
 
 @functools.lru_cache(maxsize=64)
@@ -145,8 +145,11 @@ def signing_body(opts: Options) -> Tuple[str, Any]:
     body = opts.get("body")
     if body is None:
         return "", None
-    if isinstance(body, str):
-        return body, body.encode("utf-8")
+    if isinstance(body, str):  # encoded as crypto encodes what it signs, so the two bytes are the same
+        try:
+            return body, body.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:
+            raise InvalidArgumentError("`body` is not encodable text (a lone surrogate)") from None
     if isinstance(body, (bytes, bytearray)):
         return bytes(body).decode("utf-8", "surrogateescape"), bytes(body)
     meta = getattr(body, "signing_text", None)  # MediaUtil: signed over its `meta` JSON, PHP-style
@@ -168,7 +171,7 @@ def build_v3(
     payload = opts.get("json")
     if payload is not None and opts.get("body") is not None:
         raise InvalidArgumentError("give either `json` or `body`, not both")
-    url, _ = build_url(config, template, variables, opts.get("query"))
+    url = build_url(config, template, variables, opts.get("query"))
     headers = request_headers(config, opts, V3_ACCEPT, V3_CONTENT_TYPE, ua)
     paths = opts.get("encrypt") or ()
     if isinstance(paths, str):

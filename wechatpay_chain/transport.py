@@ -90,7 +90,7 @@ class RequestsTransport:
         key = (origin, cert)
         pool = self._pools.get(key)
         if pool is None:
-            pool = self._pool(request, cert)
+            pool = self._pool(request, key)
         timeout = request.timeout
         connect, read = timeout if isinstance(timeout, tuple) else (timeout, timeout)
         try:
@@ -113,7 +113,9 @@ class RequestsTransport:
             return Response.build(r.status, r.headers.items(), b"", request.url, r.reason or "", _Raw(r, what))
         return Response.build(r.status, r.headers.items(), r.data, request.url, r.reason or "")
 
-    def _pool(self, request: Request, cert: Any) -> Any:
+    def _pool(self, request: Request, key: Tuple[str, Any]) -> Any:
+        """The adapter's pool for this (origin, cert), fetched once and kept."""
+        cert = key[1]
         adapter: Any = self.session.get_adapter(request.url)
         probe = requests.PreparedRequest()
         probe.url, probe.method, probe.headers = request.url, request.method, requests.structures.CaseInsensitiveDict()
@@ -124,7 +126,7 @@ class RequestsTransport:
             pool = adapter.get_connection(request.url, {})
             adapter.cert_verify(pool, request.url, self._verify, cert)
         with self._lock:
-            self._pools[(request.url[: request.url.find("/", request.url.find("//") + 2)], cert)] = pool
+            self._pools[key] = pool
         return pool
 
     def _adapter(

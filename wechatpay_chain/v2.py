@@ -114,7 +114,7 @@ def prepare_v2(
     headers = request_headers(config, opts, V2_ACCEPT, V2_CONTENT_TYPE, ua)
     if opts.get("body") is not None and opts.get("xml") is None:
         # a pre-built body (multipart secapi/mch/uploadmedia), as PHP with `transform_request` removed
-        url, _ = build_url(config, template, variables, opts.get("query"))
+        url = build_url(config, template, variables, opts.get("query"))
         return Request(method.upper(), url, headers, signing_body(opts)[1], request_timeout(config, opts), cert)
     data, as_body = _payload(opts)
     given = next((data[k] for k in _MCHID_KEYS if data.get(k) is not None), None)
@@ -135,10 +135,10 @@ def prepare_v2(
             data["nonce_str"] = config.nonce()
     data["sign"] = sign_v2(data, config.secret.reveal(), str(sign_type))
     if as_body:
-        url, _ = build_url(config, template, variables, opts.get("query"))
+        url = build_url(config, template, variables, opts.get("query"))
         body: Optional[bytes] = Transformer.to_xml(data).encode("utf-8")
     else:
-        url, _ = build_url(config, template, variables, data)
+        url = build_url(config, template, variables, data)
         body = None
     return Request(method.upper(), url, headers, body, request_timeout(config, opts), cert)
 
