@@ -118,13 +118,20 @@ class Driver:
 
     @property
     def async_transport(self) -> Any:
-        """The aiohttp transport, created (and aiohttp imported) on the first async call."""
+        """The async transport, created on the first async call: lean HTTP/1.1 (aiohttp imported only for proxies
+        and streamed bodies), or aiohttp for everything with `'async_transport': 'aiohttp'`."""
         if self._async is None:
             with self._lock:
                 if self._async is None:
-                    from .aio import AiohttpTransport
+                    options = self.config.transport_options
+                    if options.get("async_transport") == "aiohttp" or options.get("proxies"):
+                        from .aio import AiohttpTransport
 
-                    self._async = AiohttpTransport(self.config.transport_options)
+                        self._async = AiohttpTransport(options)
+                    else:
+                        from .h1 import H1Transport
+
+                        self._async = H1Transport(options)
                     self._ua_async = user_agent(self._async.user_agent)
         return self._async
 
