@@ -201,6 +201,10 @@ def test_sensitive_is_redacted_and_not_serialisable() -> None:
         ({"timeout": None}, "timeout"),
         ({"transactionid": "1"}, "unknown option"),
         ({"headers": "x"}, "headers"),
+        ({"headers": {"X-A": "v\r\nX-Injected: 1"}}, "one line"),
+        ({"headers": {"X A": "v"}}, "token"),
+        ({"query": "a=1 HTTP/1.1\r\nX: y"}, "percent-encoded"),
+        ({"query": "a=b c"}, "percent-encoded"),
     ],
 )
 def test_bad_options_raise_before_io(bad: Dict[str, Any], match: str) -> None:

@@ -53,6 +53,8 @@ STATEMENT_SHA1 = "Wechatpay-Statement-Sha1"
 # PHP: these answer without a signature (bill files, complaint images) and are not verified.
 _UNSIGNED = re.compile(r"^/v3/(?:billdownload/file|merchant-service/images/(?!upload$)[^/]+)$", re.I)
 _STATEMENTS = ("/v3/global/statements", "/hk/v3/statements")
+_UNSAFE = re.compile(r"[\x00-\x20\x7f]")
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
@@ -92,6 +94,8 @@ def encode_query(query: Any) -> str:
     if query is None or query == "":
         return ""
     if isinstance(query, str):
+        if _UNSAFE.search(query):
+            raise InvalidArgumentError("a `query` str must be percent-encoded: it has a space or control character")
         return query.lstrip("?")
     if not isinstance(query, (dict, Mapping)):
         raise InvalidArgumentError("`query` must be a dict (or an already-encoded str)")
@@ -130,7 +134,10 @@ def request_headers(config: Config, opts: Options, accept: str, content_type: Op
         for k, v in extra.items():
             if not isinstance(k, str) or not isinstance(v, (str, int)):
                 raise InvalidArgumentError(f"header {k!r} must be a str")
-            headers[k] = str(v)
+            v = str(v)
+            if not _TOKEN.fullmatch(k) or "\r" in v or "\n" in v or "\0" in v:
+                raise InvalidArgumentError(f"header {k[:40]!r}: a name must be a token and a value one line")
+            headers[k] = v
     return headers
 
 
