@@ -126,6 +126,14 @@ class Server:
     def base_uri(self) -> str:
         return f"http://127.0.0.1:{self.port}/"
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU the server process has used so far (Linux /proc; 0.0 elsewhere)."""
+        try:
+            fields = Path(f"/proc/{self.proc.pid if self.proc else 0}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def __exit__(self, *exc: object) -> None:
         if self.proc is not None:
             self.proc.terminate()

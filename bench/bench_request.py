@@ -130,6 +130,8 @@ def run_backend(n: int, warmup: int, rounds: int) -> Dict[str, Any]:
     with Server() as server:
         client = Builder.factory(client_config(server.base_uri))
         node = client.v3.payrollCard.authentications.preOrderWithAuth
+        aio_client = Builder.factory(client_config(server.base_uri, async_transport="aiohttp"))
+        aio_node = aio_client.v3.payrollCard.authentications.preOrderWithAuth
         sample = node.post(json=payload)
         assert sample.status_code == 200 and sample.json()["token"]
 
@@ -172,6 +174,11 @@ def run_backend(n: int, warmup: int, rounds: int) -> Dict[str, Any]:
                 out["aiohttp_post"] = await median_ns_async(bare, n, warmup, rounds)
             out["sdk_async"] = await median_ns_async(lambda: node.post_async(json=payload), n, warmup, rounds)
             await client.get_driver().close_async()
+            # the same call with aiohttp carrying it (config `async_transport='aiohttp'`)
+            out["sdk_async_aiohttp"] = await median_ns_async(
+                lambda: aio_node.post_async(json=payload), n, warmup, rounds
+            )
+            await aio_client.get_driver().close_async()
 
         asyncio.run(async_part())
 
@@ -261,6 +268,7 @@ def derive(r: Dict[str, Any]) -> Dict[str, float]:
     }
     d["ratio_sync"] = r["sdk_sync"]["us"] / d["baseline_sync"]
     d["ratio_async"] = r["sdk_async"]["us"] / d["baseline_async"]
+    d["ratio_async_aiohttp"] = r["sdk_async_aiohttp"]["us"] / d["baseline_async"]
     d["ratio_limit"] = r["sdk_sync"]["us"] / d["limit_sync"]
     d["no_network_over_floor"] = r["sdk_no_network"]["us"] / b
     return d
@@ -275,7 +283,8 @@ def report(results: List[Dict[str, Any]]) -> str:
 
     us = "µs"
     row(f"SDK post (requests), {us}", lambda r: r["sdk_sync"]["us"])
-    row(f"SDK post_async (aiohttp), {us}", lambda r: r["sdk_async"]["us"])
+    row(f"SDK post_async (lean HTTP/1.1, default), {us}", lambda r: r["sdk_async"]["us"])
+    row(f"SDK post_async (async_transport=aiohttp), {us}", lambda r: r["sdk_async_aiohttp"]["us"])
     row(f"SDK no network (handler), {us}", lambda r: r["sdk_no_network"]["us"])
     row(f"(a) requests Session.send(prepared), {us}", lambda r: r["requests_send"]["us"])
     row(f"    requests Session.post, {us}", lambda r: r["requests_post"]["us"])
@@ -289,6 +298,7 @@ def report(results: List[Dict[str, Any]]) -> str:
     row(f"baseline async (a)+(b), {us}", lambda r: derive(r)["baseline_async"])
     row("ratio sync SDK/baseline (<= 1.15)", lambda r: derive(r)["ratio_sync"])
     row("ratio async SDK/baseline (<= 1.15)", lambda r: derive(r)["ratio_async"])
+    row("  same, async_transport=aiohttp", lambda r: derive(r)["ratio_async_aiohttp"])
     row("ratio sync SDK/(http.client+b) (<= 1.3)", lambda r: derive(r)["ratio_limit"])
     row("no-network / floor (b)", lambda r: derive(r)["no_network_over_floor"])
     row("cached chain hop, ns (<= 1000)", lambda r: r["chain_hop_ns"])

@@ -13,12 +13,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Mapping
+from typing import Any, Callable, Dict, List, Mapping
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -64,7 +65,9 @@ class LongestStep:
         asyncio.events.Handle._run = self._original  # type: ignore[method-assign]
 
 
-async def async_run(node: Any, payload: Mapping[str, Any], concurrency: int, calls: int) -> Dict[str, float]:
+async def async_run(
+    node: Any, payload: Mapping[str, Any], concurrency: int, calls: int, server_cpu: Callable[[], float]
+) -> Dict[str, float]:
     sem = asyncio.Semaphore(concurrency)
 
     async def one() -> None:
@@ -76,15 +79,18 @@ async def async_run(node: Any, payload: Mapping[str, Any], concurrency: int, cal
     tick = asyncio.ensure_future(ticker(stop, lateness))
     await asyncio.sleep(0.01)
     lateness.clear()
-    t0 = time.perf_counter()
+    t0, cpu0, server0 = time.perf_counter(), time.process_time(), server_cpu()
     with LongestStep() as step:
         await asyncio.gather(*(one() for _ in range(calls)))
     wall = time.perf_counter() - t0
+    cpu, server = time.process_time() - cpu0, server_cpu() - server0
     stop.set()
     await tick
     lateness.sort()
     return {
         "rps": calls / wall,
+        "client_cpu_us": cpu / calls * 1e6,
+        "server_cpu_us": server / calls * 1e6,
         "longest_step_ms": step.longest * 1e3,
         "stall_max_ms": lateness[-1] * 1e3 if lateness else 0.0,
         "stall_p99_ms": lateness[int(len(lateness) * 0.99)] * 1e3 if lateness else 0.0,
@@ -92,7 +98,9 @@ async def async_run(node: Any, payload: Mapping[str, Any], concurrency: int, cal
     }
 
 
-def sync_run(node: Any, payload: Mapping[str, Any], threads: int, calls: int) -> Dict[str, float]:
+def sync_run(
+    node: Any, payload: Mapping[str, Any], threads: int, calls: int, server_cpu: Callable[[], float]
+) -> Dict[str, float]:
     per = calls // threads
     barrier = threading.Barrier(threads + 1)
     errors: List[BaseException] = []
@@ -111,13 +119,14 @@ def sync_run(node: Any, payload: Mapping[str, Any], threads: int, calls: int) ->
     for t in pool:
         t.start()
     barrier.wait()
-    t0 = time.perf_counter()
+    t0, cpu0, server0 = time.perf_counter(), time.process_time(), server_cpu()
     for t in pool:
         t.join()
-    wall = time.perf_counter() - t0
+    wall, cpu, server = time.perf_counter() - t0, time.process_time() - cpu0, server_cpu() - server0
     if errors:
         raise errors[0]
-    return {"rps": per * threads / wall}
+    done = per * threads
+    return {"rps": done / wall, "client_cpu_us": cpu / done * 1e6, "server_cpu_us": server / done * 1e6}
 
 
 def main() -> None:
@@ -142,25 +151,34 @@ def main() -> None:
 
         async def all_async() -> None:
             for c in (int(x) for x in args.concurrency.split(",")):
-                result["async"][c] = await async_run(node, payload, c, args.n)
+                result["async"][c] = await async_run(node, payload, c, args.n, server.cpu_seconds)
             await client.get_driver().close_async()
 
         asyncio.run(all_async())
         for t in (int(x) for x in args.threads.split(",")):
-            result["sync"][t] = sync_run(node, payload, t, args.n)
+            result["sync"][t] = sync_run(node, payload, t, args.n, server.cpu_seconds)
         client.get_driver().close()
 
     floor = result["floor_rps_1core"]
+    cores = os.cpu_count() or 1
     rows: List[List[Any]] = []
+
+    def cells(r: Dict[str, float]) -> List[Any]:
+        # what the cores could do if only the client and the static server used them (CPU-bound ceiling)
+        ceiling = cores * 1e6 / (r["client_cpu_us"] + r["server_cpu_us"])
+        return [r["rps"], r["rps"] / floor, r["client_cpu_us"], r["server_cpu_us"], ceiling / floor]
+
     for c, r in result["async"].items():
-        rows.append([f"post_async, concurrency {c}", r["rps"], r["rps"] / floor, r["longest_step_ms"],
-                     r["stall_max_ms"], r["stall_p99_ms"]])
+        rows.append([f"post_async, concurrency {c}", *cells(r), r["longest_step_ms"], r["stall_max_ms"],
+                     r["stall_p99_ms"]])
     for t, r in result["sync"].items():
-        rows.append([f"post, {t} thread(s)", r["rps"], r["rps"] / floor, "", "", ""])
-    print(table(rows, ["seed call", "req/s", "x floor rate", "longest loop step ms", "ticker lateness max ms",
-                       "lateness p99 ms"]))
+        rows.append([f"post, {t} thread(s)", *cells(r), "", "", ""])
+    print(table(rows, ["seed call", "req/s", "x floor rate", "client CPU µs/call", "server CPU µs/call",
+                       "CPU ceiling x floor", "longest loop step ms", "ticker lateness max ms", "lateness p99 ms"]))
     print(f"\nbackend {result['backend']}, config extra {extra}; single-core floor: RSA work {floor_us:.0f} µs "
           f"-> {floor:.0f} req/s (target: concurrency 64 >= 1.7x floor = {1.7 * floor:.0f} req/s)")
+    print(f"CPU ceiling = {cores} cores / (client + server CPU per call): the rate if nothing else ran; the server "
+          "shares these cores with the client")
     result["machine"] = versions()
     write_json(args.json, result)
 
