@@ -247,3 +247,33 @@ def test_pkcs12(server: Server, pki: Pki) -> None:
         return
     with make(server, pki, merchant) as client:  # pragma: no cover - needs the optional package
         _check(client.v2.secapi.pay.refund.post(xml=XML, security=True), server)
+
+
+@pytest.mark.filterwarnings("ignore:Unverified HTTPS request")
+@pytest.mark.parametrize("verify", ["default", False])
+def test_server_certificate_is_checked_unless_verify_is_false(server: Server, pki: Pki, verify: Any) -> None:
+    """Our test CA is not a system CA: by default both transports refuse the server; `verify=False` does not."""
+    config = {
+        "mchid": MCHID, "serial": "nop", "signer": lambda m: "any", "verifier": lambda *a: False, "secret": SECRET,
+        "base_uri": server.base_uri, "merchant": MERCHANTS["paths"](pki), "timeout": (5.0, 5.0),
+        **({} if verify == "default" else {"verify": False}),
+    }
+
+    def sync_call(client: Any) -> Any:
+        return client.v2.secapi.pay.refund.post(xml=XML, security=True)
+
+    async def async_call() -> Any:
+        async with Builder.factory(config) as client:
+            return await client.v2.secapi.pay.refund.post_async(xml=XML, security=True)
+
+    with Builder.factory(config) as client:
+        if verify == "default":
+            with pytest.raises(TransportError) as info:
+                sync_call(client)
+            assert info.value.kind == "connect" and "CERTIFICATE_VERIFY_FAILED" in str(info.value)
+            with pytest.raises(TransportError) as info:
+                asyncio.run(async_call())
+            assert info.value.kind == "connect" and "CERTIFICATE_VERIFY_FAILED" in str(info.value)
+        else:
+            _check(sync_call(client), server)
+            _check(asyncio.run(async_call()), server)
