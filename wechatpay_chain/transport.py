@@ -1,18 +1,26 @@
 """The sync transport: requests' pooled adapter. It moves bytes; it never signs or verifies.
 
 The cheapest path through requests: for a session we own and no proxy, the request goes straight
-to the mounted adapter's urllib3 connection pool (no Session.send merging, hooks or cookie jar);
-a caller's own Session, or a proxy, goes through the mounted adapter's `send`, so custom adapters,
-proxies, CA bundles and client certificates keep working.
+to the mounted adapter's urllib3 connection pool (no Session.send merging, hooks or cookie jar). A
+whole-body request there is driven on the pool's own connection at the `http.client` level (see
+`pooled.send_on_pool`): the pool still makes the connection (requests' TLS settings, CA bundle, client certificate,
+pool size), but urllib3's per-request wrapper (Retry, Timeout objects, header dicts, response object)
+is skipped. Streamed downloads and uploads go through the pool's `urlopen`; a caller's own Session,
+or a proxy, goes through the mounted adapter's `send`, so custom adapters, proxies, CA bundles and
+client certificates keep working.
 """
 
 from __future__ import annotations
 
+import http.client
 import threading
 from typing import Any, Dict, Iterator, Mapping, Optional, Tuple
 
 import requests
 import urllib3
+import urllib3.connection
+import urllib3.util.request
+import urllib3.util.url
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import (
     ClosedPoolError,
@@ -25,11 +33,13 @@ from urllib3.exceptions import (
 )
 
 from .errors import TransportError
-from .models import Request, Response
+from .models import Headers, Request, Response
+from .pooled import drivable, send_on_pool
 
 __all__ = ["RequestsTransport"]
 
 _CHUNK = 65536
+
 
 
 class RequestsTransport:
@@ -53,8 +63,10 @@ class RequestsTransport:
         self.session = session
         self._proxies: Optional[Mapping[str, str]] = options.get("proxies")
         self._verify: Any = options.get("verify", True if self._owned else session.verify)
+        # Only origins that take the direct path get a pool here: a hit means "owned session, no proxy".
         self._pools: Dict[Tuple[str, Any], Any] = {}
         self._routes: Dict[str, Mapping[str, str]] = {}
+        self._timeouts: Dict[Any, urllib3.Timeout] = {}
         self._lock = threading.Lock()
 
     def _proxies_for(self, url: str, origin: str) -> Mapping[str, str]:
@@ -71,47 +83,73 @@ class RequestsTransport:
 
     def send(self, request: Request) -> Response:
         url = request.url
-        origin = url[: url.find("/", url.find("//") + 2)]
-        headers = dict(request.headers)
-        if request.body is not None and not isinstance(request.body, (bytes, bytearray)):
-            headers.setdefault("Content-Length", str(len(request.body)))  # type: ignore[arg-type]
-        proxies = self._proxies_for(url, origin)
+        slash = url.find("/", url.find("//") + 2)
+        origin = url[:slash] if slash >= 0 else url
         cert = request.cert or (None if self._owned else self.session.cert)
-        what = f"{request.method} {url.split('?', 1)[0]}"
         try:
-            if self._owned and not any(proxies.values()):
-                return self._direct(request, origin, headers, cert, what)
-            return self._adapter(request, headers, proxies, cert, what)
-        except (requests.RequestException, HTTPError, OSError) as exc:
-            raise TransportError(f"{what} failed: {type(exc).__name__}: {exc}", _kind(exc)) from exc
+            if self._owned:
+                pool = self._pools.get((origin, cert))
+                if pool is not None:
+                    return self._direct(request, origin, cert, pool)
+                proxies = self._proxies_for(url, origin)
+                if not any(proxies.values()):
+                    return self._direct(request, origin, cert, None)
+            else:
+                proxies = self._proxies_for(url, origin)
+            return self._adapter(request, proxies, cert)
+        except (requests.RequestException, HTTPError, http.client.HTTPException, OSError) as exc:
+            raise TransportError(f"{_what(request)} failed: {type(exc).__name__}: {exc}", _kind(exc)) from exc
 
-    def _direct(self, request: Request, origin: str, headers: Dict[str, str], cert: Any, what: str) -> Response:
+    def _direct(self, request: Request, origin: str, cert: Any, pool: Any) -> Response:
         """Straight to the adapter's urllib3 pool for this origin (fetched once per origin and cert)."""
-        key = (origin, cert)
-        pool = self._pools.get(key)
-        if pool is None:
-            pool = self._pool(request, key)
-        timeout = request.timeout
-        connect, read = timeout if isinstance(timeout, tuple) else (timeout, timeout)
+        fresh = pool is None
+        if fresh:
+            pool = self._pool(request, (origin, cert))
+        body = request.body
         try:
-            r = pool.urlopen(
-                request.method,
-                request.target,
-                body=request.body,
-                headers=headers,
-                retries=False,
-                redirect=False,
-                assert_same_host=False,
-                preload_content=not request.stream,
-                decode_content=True,
-                timeout=urllib3.Timeout(connect=connect, read=read),
-            )
-        except ClosedPoolError:  # the pool manager evicted it: fetch a fresh one once
-            self._pools.pop(key, None)
-            return self._direct(request, origin, headers, cert, what)
+            whole = body is None or isinstance(body, (bytes, bytearray))
+            if whole and not request.stream and drivable(pool.ConnectionCls):
+                headers = request.headers if isinstance(request.headers, Headers) else Headers(request.headers)
+                if "Transfer-Encoding" not in headers:  # urllib3 would chunk-encode the body: left to it
+                    return send_on_pool(pool, request, request.url[len(origin) :] or "/", headers)
+            return self._urlopen(pool, request)
+        except ClosedPoolError:  # the pool manager evicted it (only `_get_conn` says so: nothing was sent)
+            if fresh:
+                raise
+            self._pools.pop((origin, cert), None)
+            return self._direct(request, origin, cert, None)
+
+    def _urlopen(self, pool: Any, request: Request) -> Response:
+        """Streamed downloads and streamed uploads: urllib3's own `urlopen` (its response streams the body)."""
+        headers = _plain(request.headers)
+        body = request.body
+        if body is not None and not isinstance(body, (bytes, bytearray)):
+            headers.setdefault("Content-Length", str(len(body)))  # type: ignore[arg-type]
+        r = pool.urlopen(
+            request.method,
+            request.target,
+            body=body,
+            headers=headers,
+            retries=False,
+            redirect=False,
+            assert_same_host=False,
+            preload_content=not request.stream,
+            decode_content=True,
+            timeout=self._timeout(request.timeout),
+        )
         if request.stream and 200 <= r.status < 300:
-            return Response.build(r.status, r.headers.items(), b"", request.url, r.reason or "", _Raw(r, what))
+            return Response.build(
+                r.status, r.headers.items(), b"", request.url, r.reason or "", _Raw(r, _what(request))
+            )
         return Response.build(r.status, r.headers.items(), r.data, request.url, r.reason or "")
+
+    def _timeout(self, timeout: Any) -> urllib3.Timeout:
+        """One urllib3 Timeout per distinct value (urlopen clones it per call, so sharing is safe)."""
+        found = self._timeouts.get(timeout)
+        if found is None:
+            connect, read = timeout if isinstance(timeout, tuple) else (timeout, timeout)
+            found = self._timeouts[timeout] = urllib3.Timeout(connect=connect, read=read)
+        return found
 
     def _pool(self, request: Request, key: Tuple[str, Any]) -> Any:
         """The adapter's pool for this (origin, cert), fetched once and kept."""
@@ -129,10 +167,11 @@ class RequestsTransport:
             self._pools[key] = pool
         return pool
 
-    def _adapter(
-        self, request: Request, headers: Dict[str, str], proxies: Mapping[str, str], cert: Any, what: str
-    ) -> Response:
+    def _adapter(self, request: Request, proxies: Mapping[str, str], cert: Any) -> Response:
         """Through the mounted adapter: the caller's own adapters, proxies and TLS settings apply."""
+        headers = _plain(request.headers)
+        if request.body is not None and not isinstance(request.body, (bytes, bytearray)):
+            headers.setdefault("Content-Length", str(len(request.body)))  # type: ignore[arg-type]
         prepared = requests.PreparedRequest()
         prepared.method, prepared.url, prepared.body = request.method, request.url, request.body  # type: ignore[assignment]
         prepared.headers = requests.structures.CaseInsensitiveDict(headers)
@@ -141,13 +180,23 @@ class RequestsTransport:
             prepared, stream=request.stream, timeout=request.timeout, verify=self._verify, cert=cert, proxies=proxies
         )
         if request.stream and 200 <= r.status_code < 300:
-            return Response.build(r.status_code, r.headers, b"", request.url, r.reason or "", _Body(r, what))
+            return Response.build(r.status_code, r.headers, b"", request.url, r.reason or "", _Body(r, _what(request)))
         return Response.build(r.status_code, r.headers, r.content, request.url, r.reason or "")
 
     def close(self) -> None:
         if self._owned:
             self.session.close()
         self._pools.clear()
+
+
+def _what(request: Request) -> str:
+    """'POST https://host/path' for messages (without the query)."""
+    return f"{request.method} {request.url.split('?', 1)[0]}"
+
+
+def _plain(headers: Mapping[str, str]) -> Dict[str, str]:
+    """A fresh plain dict of the request headers, in order (`Headers.as_dict` is the fast copy)."""
+    return headers.as_dict() if isinstance(headers, Headers) else dict(headers)
 
 
 def _kind(exc: BaseException) -> str:
