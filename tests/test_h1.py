@@ -416,3 +416,106 @@ def test_async_transport_choice(monkeypatch: pytest.MonkeyPatch) -> None:
     assert type(Builder.factory(config()).get_driver().async_transport).__name__ == "AiohttpTransport"
     with pytest.raises(InvalidArgumentError, match="async_transport"):
         Builder.factory(config(async_transport="curl"))
+
+
+# ---- property: any valid framing, split anywhere, parses to what was sent --------------------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_NAMES = st.text("abcdefghijklmnopqrstuvwxyz-", min_size=1, max_size=12).filter(
+    lambda n: n.lower() not in ("content-length", "transfer-encoding", "connection", "content-encoding")
+)
+_VALUES = st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), max_size=20)
+
+
+@st.composite
+def responses(draw: st.DrawFn) -> Tuple[bytes, int, List[Tuple[str, str]], bytes, str, List[int]]:
+    status = draw(st.sampled_from([200, 201, 400, 401, 404, 500, 502]))
+    headers = draw(st.lists(st.tuples(_NAMES, _VALUES), max_size=6))
+    body = draw(st.binary(max_size=300))
+    framing = draw(st.sampled_from(["length", "chunked", "close"]))
+    head = [f"HTTP/1.1 {status} Reason Phrase"] + [f"{k}: {v}" for k, v in headers]
+    if framing == "length":
+        head.append(f"Content-Length: {len(body)}")
+        payload = body
+    elif framing == "chunked":
+        head.append("Transfer-Encoding: chunked")
+        cuts = sorted(draw(st.lists(st.integers(0, len(body)), max_size=4)))
+        pieces = [body[a:b] for a, b in zip([0, *cuts], [*cuts, len(body)]) if b > a]
+        payload = b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in pieces) + b"0\r\n\r\n"
+    else:
+        head.append("Connection: close")
+        payload = body
+    raw = ("\r\n".join(head) + "\r\n\r\n").encode() + payload
+    splits = sorted(draw(st.lists(st.integers(0, len(raw)), max_size=8)))
+    return raw, status, headers, body, framing, splits
+
+
+@settings(max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+@given(responses())
+def test_any_framing_split_anywhere_parses_back(
+    case: Tuple[bytes, int, List[Tuple[str, str]], bytes, str, List[int]],
+) -> None:
+    raw, status, headers, body, framing, splits = case
+    parser = ResponseParser()
+    for a, b in zip([0, *splits], [*splits, len(raw)]):
+        parser.feed(raw[a:b])
+    if framing == "close":
+        assert not parser.done
+        parser.eof()
+    assert parser.done and parser.status == status and parser.body == body
+    assert parser.headers[: len(headers)] == headers
+    assert parser.keep_alive is (framing != "close")
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(st.binary(max_size=400), st.lists(st.integers(0, 400), max_size=6))
+def test_garbage_never_crashes_the_parser(data: bytes, splits: List[int]) -> None:
+    """Arbitrary bytes give a result or a ProtocolError, never another exception."""
+    parser = ResponseParser()
+    try:
+        for a, b in zip([0, *sorted(splits)], [*sorted(splits), len(data)]):
+            parser.feed(data[a:b])
+        parser.eof()
+        parser.body  # noqa: B018
+    except ProtocolError:
+        pass
+
+
+_FRAGMENTS = [
+    b"\r\n",
+    b":",
+    b" ",
+    b"0",
+    b"5",
+    b"a",
+    b";x",
+    b"Content-Length",
+    b"Transfer-Encoding",
+    b"chunked",
+    b"Connection",
+    b"close",
+    b"Content-Encoding",
+    b"gzip",
+    b"HTTP/1.1 ",
+    b"200",
+    b"100 Continue",
+    b"\t",
+    b"x",
+]
+
+
+@settings(max_examples=400, deadline=None, database=None)
+@given(st.lists(st.sampled_from(_FRAGMENTS), max_size=40), st.lists(st.integers(0, 200), max_size=6))
+def test_near_miss_heads_never_crash_the_parser(parts: List[bytes], splits: List[int]) -> None:
+    """Responses built from header-ish fragments reach the framing code; still only ProtocolError."""
+    data = b"HTTP/1.1 200 OK\r\n" + b"".join(parts)
+    parser = ResponseParser()
+    try:
+        for a, b in zip([0, *sorted(splits)], [*sorted(splits), len(data)]):
+            parser.feed(data[a:b])
+        parser.eof()
+        parser.body  # noqa: B018
+    except ProtocolError:
+        pass
