@@ -43,20 +43,25 @@ class LongestStep:
 
     def __init__(self) -> None:
         self.longest = 0.0
+        self.longest_cpu = 0.0  # the most CPU the loop thread itself spent in one step
+        self.steps: List[float] = []  # every step's wall time (seconds)
         self._original: Any = None
 
     def __enter__(self) -> LongestStep:
         original = self._original = asyncio.events.Handle._run
-        clock, me = time.perf_counter, self
+        clock, cpu, me = time.perf_counter, time.thread_time, self
 
         def _run(handle: Any) -> Any:
-            t = clock()
+            t, c = clock(), cpu()
             try:
                 return original(handle)
             finally:
-                d = clock() - t
+                d, dc = clock() - t, cpu() - c
+                me.steps.append(d)
                 if d > me.longest:
                     me.longest = d
+                if dc > me.longest_cpu:
+                    me.longest_cpu = dc
 
         asyncio.events.Handle._run = _run  # type: ignore[method-assign]
         return self
@@ -92,6 +97,8 @@ async def async_run(
         "client_cpu_us": cpu / calls * 1e6,
         "server_cpu_us": server / calls * 1e6,
         "longest_step_ms": step.longest * 1e3,
+        "longest_step_cpu_ms": step.longest_cpu * 1e3,
+        "step_p999_ms": sorted(step.steps)[int(len(step.steps) * 0.999)] * 1e3 if step.steps else 0.0,
         "stall_max_ms": lateness[-1] * 1e3 if lateness else 0.0,
         "stall_p99_ms": lateness[int(len(lateness) * 0.99)] * 1e3 if lateness else 0.0,
         "stall_median_ms": statistics.median(lateness) * 1e3 if lateness else 0.0,
@@ -169,12 +176,14 @@ def main() -> None:
         return [r["rps"], r["rps"] / floor, r["client_cpu_us"], r["server_cpu_us"], ceiling / floor]
 
     for c, r in result["async"].items():
-        rows.append([f"post_async, concurrency {c}", *cells(r), r["longest_step_ms"], r["stall_max_ms"],
-                     r["stall_p99_ms"]])
+        rows.append([f"post_async, concurrency {c}", *cells(r), r["longest_step_ms"], r["longest_step_cpu_ms"],
+                     r["step_p999_ms"], r["stall_max_ms"], r["stall_p99_ms"]])
     for t, r in result["sync"].items():
-        rows.append([f"post, {t} thread(s)", *cells(r), "", "", ""])
+        rows.append([f"post, {t} thread(s)", *cells(r), "", "", "", "", ""])
     print(table(rows, ["seed call", "req/s", "x floor rate", "client CPU µs/call", "server CPU µs/call",
-                       "CPU ceiling x floor", "longest loop step ms", "ticker lateness max ms", "lateness p99 ms"]))
+                       "CPU ceiling x floor", "longest loop step ms", "max step CPU ms", "step p99.9 ms",
+                       "ticker lateness max ms",
+                       "lateness p99 ms"]))
     print(f"\nbackend {result['backend']}, config extra {extra}; single-core floor: RSA work {floor_us:.0f} µs "
           f"-> {floor:.0f} req/s (target: concurrency 64 >= 1.7x floor = {1.7 * floor:.0f} req/s)")
     print(f"CPU ceiling = {cores} cores / (client + server CPU per call): the rate if nothing else ran; the server "
