@@ -4,29 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from typing import Any, AsyncGenerator, AsyncIterator, Dict, Mapping, Optional, Tuple
+from typing import Any, AsyncIterator, Dict, Mapping, Optional, Tuple
 
 import aiohttp
 from yarl import URL
 
+from ._loops import until_loop_ends
 from .errors import TransportError
 from .models import Request, Response
 
 __all__ = ["AiohttpTransport"]
-
-
-async def _closer(
-    session: aiohttp.ClientSession, sessions: Dict[Any, Any], loop: asyncio.AbstractEventLoop
-) -> AsyncGenerator[None, None]:
-    """Parked async generator: `asyncio.run` finalises it at loop shutdown, closing the session cleanly
-    and forgetting the loop (so a finished loop is not kept alive by our table)."""
-    try:
-        yield
-        yield  # pragma: no cover - never resumed
-    finally:
-        if sessions.get(loop, (None,))[0] is session:
-            del sessions[loop]
-        await session.close()
 
 
 class AiohttpTransport:
@@ -53,7 +40,7 @@ class AiohttpTransport:
             connector=aiohttp.TCPConnector(limit=self._limit, ssl=self._ssl),
             skip_auto_headers=("User-Agent",),
         )
-        keeper = _closer(session, self._sessions, loop)
+        keeper = until_loop_ends(self._sessions, loop, session, session.close)
         await keeper.__anext__()
         self._sessions[loop] = (session, keeper)
         return session

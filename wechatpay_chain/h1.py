@@ -19,8 +19,9 @@ import re
 import ssl
 import zlib
 from collections import deque
-from typing import Any, AsyncGenerator, Deque, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Deque, Dict, List, Mapping, Optional, Tuple
 
+from ._loops import until_loop_ends
 from .errors import TransportError
 from .models import Request, Response
 
@@ -378,22 +379,6 @@ class _Pool:
             self.idle.pop().abort()
 
 
-async def _closer(
-    pools: Dict[Any, _Pool], states: Dict[Any, Any], loop: asyncio.AbstractEventLoop
-) -> AsyncGenerator[None, None]:
-    """Parked async generator: `asyncio.run` finalises it at loop shutdown, which closes this loop's
-    connections and forgets the loop (a finished loop is not kept alive by our table)."""
-    try:
-        yield
-        yield  # pragma: no cover - never resumed
-    finally:
-        if states.get(loop, (None,))[0] is pools:
-            del states[loop]
-        for pool in pools.values():
-            pool.close()
-        await asyncio.sleep(0)  # let the aborted transports run connection_lost and close their sockets
-
-
 class H1Transport:
     """Sends a signed `Request` over pooled HTTP/1.1 connections of the running loop (one pool set per loop)."""
 
@@ -485,7 +470,12 @@ class H1Transport:
         for other in [lp for lp in list(self._states) if lp.is_closed()]:  # closed without asyncio.run's cleanup
             self._states.pop(other, None)
         pools: Dict[Any, _Pool] = {}
-        keeper = _closer(pools, self._states, loop)
+        async def close() -> None:
+            for pool in pools.values():
+                pool.close()
+            await asyncio.sleep(0)  # let the aborted transports run connection_lost and close their sockets
+
+        keeper = until_loop_ends(self._states, loop, pools, close)
         await keeper.__anext__()
         entry = self._states[loop] = (pools, keeper)
         return entry
