@@ -112,14 +112,14 @@ def test_retry_config_forms() -> None:
     assert cfg.on == frozenset({"connect"}) and cfg.codes == frozenset({"X"})
 
 
-def test_crypto_threads_runs_the_flow_off_the_event_loop() -> None:
+def test_crypto_threads_runs_the_sign_off_the_event_loop_and_the_rest_on_it() -> None:
     threads: List[str] = []
 
     def signer(message: str) -> str:
         threads.append(threading.current_thread().name)
         return "SIG"
 
-    async def handler(request: Request) -> Response:
+    def handler(request: Request) -> Response:
         return signed(GOOD)
 
     client = make(handler, signer=signer, crypto_threads=2)
@@ -129,7 +129,35 @@ def test_crypto_threads_runs_the_flow_off_the_event_loop() -> None:
         assert all(r.status_code == 200 for r in responses)
 
     asyncio.run(main())
-    assert threads and all(name.startswith("wechatpay-crypto") for name in threads)
+    assert len(threads) == 8 and all(name.startswith("wechatpay-crypto") for name in threads)
+    threads.clear()
+    client.v3.x.get()  # the sync driver signs in place
+    assert threads == [threading.current_thread().name]
     client.get_driver().close()
     with pytest.raises(InvalidArgumentError, match="crypto_threads"):
         make(crypto_threads=-1)
+
+
+class SignerDown(Exception):
+    pass
+
+
+@pytest.mark.parametrize("threads", [0, 1])
+def test_a_failing_signer_raises_its_own_error_through_every_driver(threads: int) -> None:
+    """The offloaded sign raises into the flow at its `yield`, so callers see the signer's exception as is."""
+    sent: List[Request] = []
+
+    def signer(message: str) -> str:
+        raise SignerDown("the remote signing service is down")
+
+    def handler(request: Request) -> Response:
+        sent.append(request)
+        return signed(GOOD)
+
+    client = make(handler, signer=signer, crypto_threads=threads, retries=2)
+    with pytest.raises(SignerDown, match="remote signing"):
+        client.v3.x.get()
+    with pytest.raises(SignerDown, match="remote signing"):
+        asyncio.run(client.v3.x.get_async())
+    assert sent == []  # nothing half-signed went out, and a signing failure is not retried
+    client.get_driver().close()

@@ -12,7 +12,7 @@ if TYPE_CHECKING:  # asyncio and concurrent.futures are imported on the first as
 from .config import Config, user_agent
 from .core import split_options, v3_flow
 from .errors import TransportError
-from .models import Flow, FlowOf, Request, Response, Sleep
+from .models import Flow, FlowOf, Offload, Request, Response, Sleep
 
 __all__ = ["Driver", "run", "run_async"]
 
@@ -21,12 +21,23 @@ SyncSend = Callable[[Request], Response]
 AsyncSend = Callable[[Request], Awaitable[Response]]
 
 
-def _step(flow: FlowOf[Any], reply: Any, error: Optional[TransportError]) -> Tuple[bool, Any]:
-    """Advance the flow one step: (done, next request or sleep | final response)."""
+def _step(flow: FlowOf[Any], reply: Any, error: Optional[BaseException]) -> Tuple[bool, Any]:
+    """Advance the flow one step: (done, next request, sleep or offload | final response)."""
     try:
         return False, (flow.throw(error) if error is not None else flow.send(reply))
     except StopIteration as stop:
         return True, stop.value
+
+
+class _Raised(Exception):
+    """Carries what an `Offload` raised (as `__cause__`) back into the flow, apart from the transport's errors."""
+
+
+def _offload(step: Offload) -> Any:
+    try:
+        return step.fn(step.arg)
+    except Exception as exc:
+        raise _Raised() from exc
 
 
 def run(flow: FlowOf[T], send: SyncSend) -> T:
@@ -34,41 +45,39 @@ def run(flow: FlowOf[T], send: SyncSend) -> T:
     done, step = _step(flow, None, None)
     while not done:
         reply: Any = None
-        error: Optional[TransportError] = None
+        error: Optional[BaseException] = None
         try:
-            if isinstance(step, Sleep):
+            if isinstance(step, Offload):
+                reply = _offload(step)
+            elif isinstance(step, Sleep):
                 time.sleep(step.seconds)
             else:
                 reply = send(step)
-        except TransportError as exc:
-            error = exc
+        except (TransportError, _Raised) as exc:  # raised into the flow where it yielded
+            error = exc.__cause__ if isinstance(exc, _Raised) else exc
         done, step = _step(flow, reply, error)
     return step  # type: ignore[no-any-return]
 
 
 async def run_async(flow: FlowOf[T], send: AsyncSend, executor: Optional[Executor] = None) -> T:
-    """Drive the same flow with an asyncio transport; with an executor, the flow's RSA work runs there."""
+    """Drive the same flow with an asyncio transport; with an executor, `Offload` work (the RSA sign) runs there."""
     import asyncio
 
     loop = asyncio.get_running_loop()
-
-    async def advance(reply: Any, error: Optional[TransportError]) -> Tuple[bool, Any]:
-        if executor is None:
-            return _step(flow, reply, error)
-        return await loop.run_in_executor(executor, _step, flow, reply, error)
-
-    done, step = await advance(None, None)
+    done, step = _step(flow, None, None)
     while not done:
         reply: Any = None
-        error: Optional[TransportError] = None
+        error: Optional[BaseException] = None
         try:
-            if isinstance(step, Sleep):
+            if isinstance(step, Offload):
+                reply = _offload(step) if executor is None else await loop.run_in_executor(executor, _offload, step)
+            elif isinstance(step, Sleep):
                 await asyncio.sleep(step.seconds)
             else:
                 reply = await send(step)
-        except TransportError as exc:
-            error = exc
-        done, step = await advance(reply, error)
+        except (TransportError, _Raised) as exc:  # raised into the flow where it yielded
+            error = exc.__cause__ if isinstance(exc, _Raised) else exc
+        done, step = _step(flow, reply, error)
     return step  # type: ignore[no-any-return]
 
 
@@ -137,7 +146,7 @@ class Driver:
 
     @property
     def executor(self) -> Optional[Executor]:
-        """Config `crypto_threads` > 0: a thread pool for the async path's sign/encrypt/verify (RSA frees the GIL)."""
+        """Config `crypto_threads` > 0: a thread pool for the async path's RSA signing (it frees the GIL)."""
         if self._executor is None and self.config.crypto_threads:
             with self._lock:
                 if self._executor is None:

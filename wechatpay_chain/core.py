@@ -22,7 +22,7 @@ from .config import V3_ACCEPT, V3_CONTENT_TYPE, Config, check_timeout
 from .crypto import Rsa, RsaKey
 from .errors import ClientError, InvalidArgumentError, ServerError, VerificationError, WeChatPayError
 from .formatter import Formatter
-from .models import Flow, Headers, Request, Response, target_of
+from .models import Flow, FlowOf, Headers, Offload, Request, Response, target_of
 from .retry import attempts
 from .sensitive import encrypt_fields
 
@@ -219,10 +219,25 @@ def prepare_v3(
 
 def sign_v3(config: Config, request: Request, body_text: str) -> Request:
     """Add the Authorization header over METHOD\\nTARGET\\nTIMESTAMP\\nNONCE\\nBODY\\n (fresh per attempt)."""
+    timestamp, nonce, message = _signing(config, request, body_text)
+    return _signed(config, request, timestamp, nonce, message, config.signer(message))
+
+
+def sign_v3_flow(config: Config, request: Request, body_text: str) -> FlowOf[Request]:
+    """`sign_v3` as a sub-flow: the RSA sign is handed to the driver (`Offload`), which may run it off the loop."""
+    timestamp, nonce, message = _signing(config, request, body_text)
+    signature = yield Offload(config.signer, message)
+    return _signed(config, request, timestamp, nonce, message, signature)
+
+
+def _signing(config: Config, request: Request, body_text: str) -> Tuple[str, str, str]:
     timestamp, nonce = str(config.clock()), config.nonce()
     message = Formatter.request(request.method, request.target, timestamp, nonce, body_text)
     log.debug("APIv3 string to sign: %r", message)
-    signature = config.signer(message)
+    return timestamp, nonce, message
+
+
+def _signed(config: Config, request: Request, timestamp: str, nonce: str, message: str, signature: str) -> Request:
     headers = request.headers.copy() if isinstance(request.headers, Headers) else Headers(request.headers)
     headers["Authorization"] = Formatter.authorization(config.mchid, nonce, signature, timestamp, config.serial)
     return dataclasses.replace(request, headers=headers, signed=message)
@@ -368,7 +383,7 @@ def v3_flow(config: Config, method: str, template: str, opts: Options, variables
         return (
             yield from attempts(
                 config.retry,
-                lambda: sign_v3(config, request, text),
+                lambda: sign_v3_flow(config, request, text),
                 lambda signed, response: verify_v3(config, signed, response),
             )
         )

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import (
     Any,
     AsyncIterator,
+    Callable,
     Dict,
     Generator,
     Iterable,
@@ -19,7 +20,7 @@ from typing import (
     Union,
 )
 
-__all__ = ["Headers", "Request", "Response", "Sleep", "Timeout", "Body", "FlowOf", "Flow"]
+__all__ = ["Headers", "Request", "Response", "Sleep", "Offload", "Timeout", "Body", "FlowOf", "Flow"]
 
 T = TypeVar("T")
 
@@ -104,9 +105,22 @@ class Request:
 
 @dataclass(frozen=True)
 class Sleep:
-    """A pause a flow asks its driver for (retry backoff); the only other I/O a flow yields."""
+    """A pause a flow asks its driver for (retry backoff)."""
 
     seconds: float
+
+
+@dataclass(frozen=True)
+class Offload:
+    """CPU-heavy work a flow hands its driver: `result = yield Offload(fn, arg)` is `fn(arg)`.
+
+    The sync driver calls it in place; the async driver runs it in the `crypto_threads` pool when there is
+    one (the RSA sign frees the GIL, so the event loop keeps running), else in place. An exception is
+    raised into the flow at the `yield`, as an in-place call would raise it.
+    """
+
+    fn: Callable[[Any], Any]
+    arg: Any
 
 
 @dataclass(frozen=True)
@@ -172,7 +186,7 @@ class Response:
         return cls(status_code, Headers(headers), content, url, reason, stream)
 
 
-#: a sans-I/O flow: yields requests (and sleeps), is sent responses, returns its result
-FlowOf = Generator[Union[Request, Sleep], Response, T]
+#: a sans-I/O flow: yields requests (and sleeps, offloaded work), is sent their results, returns its result
+FlowOf = Generator[Union[Request, Sleep, Offload], Any, T]
 #: a flow whose result is the verified response
 Flow = FlowOf[Response]

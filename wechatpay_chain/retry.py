@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, FrozenSet, Mapping, Optional
 
 from .errors import InvalidArgumentError, TransportError
-from .models import Flow, Request, Response, Sleep
+from .models import Flow, FlowOf, Request, Response, Sleep
 
 __all__ = ["Retry", "retry_policy", "attempts"]
 
@@ -89,15 +89,15 @@ def retry_policy(value: Any) -> Optional[Retry]:
 
 def attempts(
     policy: Optional[Retry],
-    make: Callable[[], Request],
+    make: Callable[[], FlowOf[Request]],
     verify: Callable[[Request, Response], Response],
 ) -> Flow:
-    """Send `make()` (a freshly signed request per attempt) until it may stop; then verify the response."""
+    """Send the request the sub-flow `make()` returns (freshly signed per attempt) until it may stop; then verify."""
     attempt = 0
     while True:
-        request = make()
+        request = yield from make()
         try:
-            response = yield request
+            response: Response = yield request
         except TransportError as exc:
             if policy is None or not policy.retries_error(exc, attempt):
                 raise
@@ -108,3 +108,9 @@ def attempts(
         assert policy is not None
         yield Sleep(policy.delay(attempt))
         attempt += 1
+
+
+def ready(request: Request) -> FlowOf[Request]:
+    """A sub-flow that yields nothing and returns `request` (an attempt that needs no fresh signature)."""
+    return request
+    yield  # pragma: no cover - makes this a generator

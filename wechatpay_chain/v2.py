@@ -23,7 +23,7 @@ from .crypto import Hash
 from .errors import ApiError, InvalidArgumentError, VerificationError
 from .formatter import Formatter
 from .models import Request, Response
-from .retry import attempts
+from .retry import attempts, ready
 from .transformer import Transformer
 
 __all__ = [
@@ -209,7 +209,9 @@ def v2_flow(config: Config, method: str, template: str, opts: Options, variables
     """Build and sign once (APIv2 signs no timestamp); then the shared retry loop; return the verified response."""
     request = prepare_v2(config, method, template, opts, variables, ua)
     return (
-        yield from attempts(config.retry, lambda: request, lambda sent, response: verify_v2(config, sent, response))
+        yield from attempts(
+            config.retry, lambda: ready(request), lambda sent, response: verify_v2(config, sent, response)
+        )
     )
 
 
