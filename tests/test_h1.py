@@ -407,11 +407,17 @@ def config(**more: object) -> dict:  # type: ignore[type-arg]
 
 def test_async_transport_choice(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("WECHATPAY_CHAIN_ASYNC_TRANSPORT", raising=False)
+    for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
     assert type(Builder.factory(config()).get_driver().async_transport).__name__ == "H1Transport"
     chosen = Builder.factory(config(async_transport="aiohttp")).get_driver().async_transport
     assert type(chosen).__name__ == "AiohttpTransport"
     proxied = Builder.factory(config(proxies={"https": "http://proxy:3128"})).get_driver().async_transport
     assert type(proxied).__name__ == "AiohttpTransport"
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy:3128")  # as the sync transport, the environment's proxy
+    assert type(Builder.factory(config()).get_driver().async_transport).__name__ == "AiohttpTransport"
+    assert type(Builder.factory(config(proxies={})).get_driver().async_transport).__name__ == "H1Transport"
+    monkeypatch.delenv("HTTPS_PROXY")
     monkeypatch.setenv("WECHATPAY_CHAIN_ASYNC_TRANSPORT", "aiohttp")
     assert type(Builder.factory(config()).get_driver().async_transport).__name__ == "AiohttpTransport"
     with pytest.raises(InvalidArgumentError, match="async_transport"):

@@ -93,6 +93,16 @@ def _handler_sends(handler: Any) -> tuple[SyncSend, AsyncSend]:
     return sync, async_send
 
 
+def _environ_proxies(url: str) -> Mapping[str, str]:
+    """The proxies requests would take from the environment for `url` (HTTP(S)_PROXY, ALL_PROXY, NO_PROXY)."""
+    from requests.utils import get_environ_proxies
+
+    scheme = url.split(":", 1)[0].lower()
+    found = get_environ_proxies(url)
+    proxy = found.get(scheme) or found.get("all")
+    return {scheme: proxy} if proxy else {}
+
+
 class Driver:
     """Holds the validated config and lazily-created transports; `close()` / `close_async()` end them."""
 
@@ -133,6 +143,9 @@ class Driver:
             with self._lock:
                 if self._async is None:
                     options = self.config.transport_options
+                    if "proxies" not in options:  # as the sync transport: the environment's, unless `proxies`
+                        found = _environ_proxies(self.config.base_uri)
+                        options = {**options, "proxies": found} if found else options
                     if options.get("async_transport") == "aiohttp" or options.get("proxies"):
                         from .aio import AiohttpTransport
 
