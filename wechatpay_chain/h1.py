@@ -65,9 +65,11 @@ class ResponseParser:
         "_parts",
         "_encoding",
         "_trailer",
+        "_text",
     )
 
-    def __init__(self, head_only: bool = False) -> None:
+    def __init__(self, head_only: bool = False, text: str = "utf-8") -> None:
+        self._text = text  # how header values are decoded (http.client, hence the sync path: latin-1)
         self.status = 0
         self.reason = ""
         self.headers: List[Tuple[str, str]] = []
@@ -80,6 +82,11 @@ class ResponseParser:
         self._parts: List[bytes] = []
         self._encoding = ""
         self._trailer = 0
+
+    @property
+    def raw_body(self) -> bytes:
+        """The body as it came, still content-encoded."""
+        return b"".join(self._parts)
 
     @property
     def body(self) -> bytes:
@@ -195,13 +202,13 @@ class ResponseParser:
                 if not headers:
                     raise ProtocolError("folded line before the first header")
                 name, value = headers[-1]
-                headers[-1] = (name, value + " " + raw.strip(b" \t").decode("utf-8", "surrogateescape"))
+                headers[-1] = (name, value + " " + raw.strip(b" \t").decode(self._text, "surrogateescape"))
                 continue
             name_b, sep, value_b = raw.partition(b":")
             name = name_b.decode("latin-1")
             if not sep or not _TOKEN.fullmatch(name):
                 raise ProtocolError(f"bad header line {raw[:64]!r}")
-            headers.append((name, value_b.strip(b" \t").decode("utf-8", "surrogateescape")))
+            headers.append((name, value_b.strip(b" \t").decode(self._text, "surrogateescape")))
         self.status, self.headers = status, headers
         self.reason = (match.group(3) or b"").decode("latin-1")
         self._framing(match.group(1) == b"1")
