@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+import threading
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -91,6 +92,30 @@ def test_concurrent_async_callers_share_one_download(cert_sb: Sandbox) -> None:
 
     assert all(r.status_code == 200 for r in asyncio.run(run()))
     assert keyring.downloads == 1 and downloads(cert_sb) == before + 1
+
+
+def test_with_crypto_threads_the_certificate_download_signs_in_the_pool_too(cert_sb: Sandbox) -> None:
+    """The AutoKeyring download is a sub-flow of the call: its RSA sign is an Offload like the call's own."""
+    from wechatpay_chain import Rsa
+
+    key = cert_sb.identity.merchant_key
+    threads: List[str] = []
+
+    def signer(message: str) -> str:
+        threads.append(threading.current_thread().name)
+        return Rsa.sign(message, key)
+
+    keyring = AutoKeyring()
+    client = cert_sb.client(certs=keyring, signer=signer, crypto_threads=1)
+
+    async def run() -> Response:
+        try:
+            return await client.v3.pay.transactions.native.post_async(json=order(cert_sb))
+        finally:
+            await client.get_driver().close_async()
+
+    assert asyncio.run(run()).status_code == 200 and keyring.downloads == 1
+    assert len(threads) == 2 and all(name.startswith("wechatpay-crypto") for name in threads)  # call + download
 
 
 @pytest.mark.parametrize("mode", MODES)

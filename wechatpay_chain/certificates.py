@@ -164,12 +164,12 @@ def certificates_flow(
 
     A 404 RESOURCE_NOT_EXISTS becomes PublicKeyModeError; nothing is trusted until all of it verified.
     """
-    from .core import Options, prepare_v3, raise_for_status
+    from .core import Options, prepare_v3_flow, raise_for_status
 
     key = apiv3_key if apiv3_key is not None else (config.apiv3_key.reveal() if config.apiv3_key else None)
     if not key:
         raise InvalidArgumentError("downloading platform certificates needs the APIv3 key (`apiv3_key`)")
-    request = prepare_v3(config, "GET", CERTIFICATES_PATH, Options(), {}, ua)
+    request = yield from prepare_v3_flow(config, "GET", CERTIFICATES_PATH, Options(), {}, ua)
     response = yield request
     try:
         raise_for_status(response, request.signed)

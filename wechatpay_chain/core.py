@@ -32,6 +32,7 @@ __all__ = [
     "split_options",
     "build_url",
     "prepare_v3",
+    "prepare_v3_flow",
     "verify_v3",
     "v3_flow",
     "raise_for_status",
@@ -215,6 +216,14 @@ def prepare_v3(
     """Build, encrypt and sign one APIv3 request. Pure: the clock and nonce come from config."""
     request, text = build_v3(config, method, template, opts, variables, ua)
     return sign_v3(config, request, text)
+
+
+def prepare_v3_flow(
+    config: Config, method: str, template: str, opts: Options, variables: Mapping[str, Any], ua: str
+) -> FlowOf[Request]:
+    """`prepare_v3` as a sub-flow: its RSA sign is an `Offload` step (run off the loop with `crypto_threads`)."""
+    request, text = build_v3(config, method, template, opts, variables, ua)
+    return (yield from sign_v3_flow(config, request, text))
 
 
 def sign_v3(config: Config, request: Request, body_text: str) -> Request:
