@@ -22,7 +22,10 @@ AsyncSend = Callable[[Request], Awaitable[Response]]
 
 
 def _step(flow: FlowOf[Any], reply: Any, error: Optional[BaseException]) -> Tuple[bool, Any]:
-    """Advance the flow one step: (done, next request, sleep or offload | final response)."""
+    """Advance the flow one step: (done, next request, sleep or offload | final response); `error` (a transport
+    error, or what an offload raised) is raised into the flow where it yielded."""
+    if isinstance(error, _Raised):
+        error = error.__cause__
     try:
         return False, (flow.throw(error) if error is not None else flow.send(reply))
     except StopIteration as stop:
@@ -53,8 +56,8 @@ def run(flow: FlowOf[T], send: SyncSend) -> T:
                 time.sleep(step.seconds)
             else:
                 reply = send(step)
-        except (TransportError, _Raised) as exc:  # raised into the flow where it yielded
-            error = exc.__cause__ if isinstance(exc, _Raised) else exc
+        except (TransportError, _Raised) as exc:
+            error = exc
         done, step = _step(flow, reply, error)
     return step  # type: ignore[no-any-return]
 
@@ -75,8 +78,8 @@ async def run_async(flow: FlowOf[T], send: AsyncSend, executor: Optional[Executo
                 await asyncio.sleep(step.seconds)
             else:
                 reply = await send(step)
-        except (TransportError, _Raised) as exc:  # raised into the flow where it yielded
-            error = exc.__cause__ if isinstance(exc, _Raised) else exc
+        except (TransportError, _Raised) as exc:
+            error = exc
         done, step = _step(flow, reply, error)
     return step  # type: ignore[no-any-return]
 
