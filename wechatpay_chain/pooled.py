@@ -18,7 +18,7 @@ import operator
 import re
 import ssl
 from socket import timeout as SocketTimeout
-from typing import Any, Callable, Container, Dict, List, Optional, Tuple
+from typing import Any, Callable, Container, Dict, Iterator, List, Optional, Tuple
 
 import urllib3
 import urllib3.connection
@@ -70,12 +70,12 @@ _READ = 65536
 
 
 def send_on_pool(pool: Any, request: Request, target: str, headers: Headers) -> Response:
-    """One whole-body request on a connection of `pool`, driven with `http.client`'s own methods.
+    """One whole-body request on a connection of `pool`, without urllib3's per-request wrapper (see `_exchange`).
 
     What urllib3's `urlopen`/`_make_request` do that matters is done here too: the connection comes
     from and goes back to the pool (a failed or unfinished one closed and returned as `None`, so its
     slot is kept and a fresh connection is made next time), the target is encoded as urllib3 encodes
-    it, and the request bytes on the wire are the ones urllib3 sends (see `_write_request`).
+    it, and the request bytes on the wire are the ones urllib3 sends (`_header_lines`).
     """
     timeout = request.timeout
     connect, read = timeout if isinstance(timeout, tuple) else (timeout, timeout)
@@ -85,19 +85,12 @@ def send_on_pool(pool: Any, request: Request, target: str, headers: Headers) -> 
     reusable = False
     try:
         pool.num_requests += 1
-        if _raw_capable(conn):
-            status, reason, items, content, keep = _exchange_raw(
-                pool, conn, request.method, target, request.body, headers, connect, read
-            )
-            if not keep:  # `Connection: close`, HTTP/1.0 or a close-delimited body: as http.client does, the
-                conn.close()  # socket is closed and the connection object goes back (it reconnects when next used)
-            reusable = True
-        else:
-            r, content = _exchange(pool, conn, request.method, target, request.body, headers, connect, read)
-            status, reason, items = r.status, r.reason, list(r.msg.raw_items())
-            # read to the end; if the server said `Connection: close`, http.client has closed `conn` already
-            # (the pool reconnects it), and a kept-alive one the server closes later `_get_conn` drops
-            reusable = r.isclosed()
+        status, reason, items, content, keep = _exchange(
+            pool, conn, request.method, target, request.body, headers, connect, read
+        )
+        if not keep:  # `Connection: close`, HTTP/1.0 or a close-delimited body: as http.client does, the socket
+            conn.close()  # is closed and the connection object goes back (it reconnects when next used)
+        reusable = True
     finally:
         try:
             if not reusable:
@@ -126,20 +119,30 @@ def _write_request(conn: Any, method: str, target: str, body: Any, headers: Head
     `putrequest`/`putheader` overrides only add checks for its own `SKIP_HEADER` marker and method tokens,
     which a signed request never needs; http.client still validates every name and value.
     """
-    _H1.putrequest(conn, method, target, skip_host="Host" in headers, skip_accept_encoding="Accept-Encoding" in headers)
+    _H1.putrequest(conn, method, target, skip_host="Host" in headers, skip_accept_encoding=True)
+    for name, value in _header_lines(method, body, headers):
+        _H1.putheader(conn, name, value)
+    _H1.endheaders(conn, body)
+
+
+def _header_lines(method: str, body: Any, headers: Headers) -> Iterator[Tuple[str, str]]:
+    """The header lines after Host, in urllib3's order: `Accept-Encoding: identity` (unless given; http.client's
+    `putrequest` would add it right after Host), Content-Length (unless given: the body's length, or 0 for a
+    method that is expected to have a body), urllib3's User-Agent if there is none (2.x first, 1.26 last),
+    and the request's own headers."""
+    if "Accept-Encoding" not in headers:
+        yield "Accept-Encoding", "identity"
     if "Content-Length" not in headers:
         if body is not None:
-            _H1.putheader(conn, "Content-Length", str(len(body)))
+            yield "Content-Length", str(len(body))
         elif _expects_body(method.upper()):
-            _H1.putheader(conn, "Content-Length", "0")
+            yield "Content-Length", "0"
     agent = "User-Agent" not in headers
     if agent and _UA_FIRST:
-        _H1.putheader(conn, "User-Agent", _URLLIB3_UA)
-    for name, value in headers.as_dict().items():
-        _H1.putheader(conn, name, value)
+        yield "User-Agent", _URLLIB3_UA
+    yield from headers.as_dict().items()
     if agent and not _UA_FIRST:
-        _H1.putheader(conn, "User-Agent", _URLLIB3_UA)
-    _H1.endheaders(conn, body)
+        yield "User-Agent", _URLLIB3_UA
 
 
 def _expects_body(method: str) -> bool:
@@ -151,18 +154,22 @@ def _expects_body(method: str) -> bool:
 
 def _exchange(
     pool: Any, conn: Any, method: str, target: str, body: Any, headers: Headers, connect: Any, read: Any
-) -> Tuple[http.client.HTTPResponse, bytes]:
+) -> Tuple[int, str, List[Tuple[str, str]], bytes, bool]:
     """Send one request on `conn` and read the whole answer, with urllib3's timeouts and error types.
 
-    `conn` is urllib3's connection, driven with `http.client`'s own methods: urllib3's `request` and
-    `getresponse` overrides build the header dict and response object this path does without, and set
-    the socket timeouts, done here. What makes the connection is still urllib3's: `_validate_conn` and
-    `connect` (socket options, TLS handshake, certificate verification, client certificate), and its
-    `close` (resets its state). As `urlopen`/`_make_request`: connect and send under the connect timeout,
-    the answer under the read timeout; a reset while sending is ignored so that an answer already sent
-    (e.g. 413) can still be read; a socket timeout is a ReadTimeoutError, a TLS failure an SSLError,
-    anything else a ProtocolError ("Connection aborted." before the body, "Connection broken" in it).
+    Returns (status, reason, header pairs, body still content-encoded, whether the connection stays open).
+    What makes the connection is still urllib3's: `_validate_conn` and `connect` (socket options, TLS
+    handshake, certificate verification, client certificate), and its `close`. Where `_raw_capable`, our own
+    bytes go out in one `sendall` and the answer is read straight off the socket by the HTTP/1.1 parser the
+    async transport uses (http.client's state is never touched); otherwise http.client's own methods write
+    and read (`_write_request`, `getresponse`; it closes the socket itself when the answer says so).
+    As `urlopen`/`_make_request`: connect and send under the connect timeout, the answer under the read
+    timeout; a reset while sending is ignored so that an answer already sent (e.g. 413) can still be read;
+    a socket timeout is a ReadTimeoutError, a TLS failure an SSLError, anything else a ProtocolError
+    ("Connection aborted." before the answer, "Connection broken" in it).
     """
+    raw = _raw_capable(conn)
+    data = _request_bytes(conn, method, target, body, headers) if raw else b""
     conn.timeout = connect  # what urllib3's `connect` (socket and TLS handshake) waits
     reading = False
     try:
@@ -170,10 +177,14 @@ def _exchange(
         sock = conn.sock
         if sock is None:
             conn.connect()
+            sock = conn.sock
         elif sock.gettimeout() != connect:  # a kept-alive socket has the last request's read timeout
             sock.settimeout(connect)
         try:
-            _write_request(conn, method, target, body, headers)
+            if raw:
+                sock.sendall(data)
+            else:
+                _write_request(conn, method, target, body, headers)
         except BrokenPipeError:
             pass
         except OSError as exc:
@@ -184,14 +195,24 @@ def _exchange(
             conn.timeout = read
             if read != connect:
                 sock.settimeout(read)
-        r = _H1.getresponse(conn)
-        reading = True
-        return r, r.read()
+        if not raw:
+            r = _H1.getresponse(conn)
+            reading = True
+            return r.status, r.reason, list(r.msg.raw_items()), r.read(), True
+        parser = ResponseParser(method.upper() == "HEAD", text="latin-1")
+        while not parser.done:
+            chunk = sock.recv(_READ)
+            reading = reading or bool(chunk)
+            if not chunk:
+                parser.eof()
+                break
+            parser.feed(chunk)
+        return parser.status, parser.reason, parser.headers, parser.raw_body, parser.keep_alive
     except SocketTimeout as exc:
         raise ReadTimeoutError(pool, target, f"Read timed out. (read timeout={conn.timeout})") from exc
     except (ssl.SSLError, _CertificateError) as exc:
         raise SSLError(exc) from exc
-    except (OSError, http.client.HTTPException) as exc:
+    except (OSError, http.client.HTTPException, H1ProtocolError) as exc:
         message = f"Connection broken: {exc!r}" if reading else "Connection aborted."
         raise ProtocolError(message, exc) from exc
 
@@ -209,7 +230,7 @@ def _raw_capable(conn: Any) -> bool:
 
 
 def _request_bytes(conn: Any, method: str, target: str, body: Any, headers: Headers) -> bytes:
-    """The bytes `_write_request` makes http.client send, built at once: the same lines in the same order,
+    """The bytes `_write_request` makes http.client send, built at once: Host, then `_header_lines`,
     the same checks (`ValueError` for a bad header name or value) and encodings (ASCII names, latin-1 values)."""
     lines = [f"{method} {target} HTTP/1.1".encode("ascii")]
 
@@ -224,72 +245,11 @@ def _request_bytes(conn: Any, method: str, target: str, body: Any, headers: Head
     if "Host" not in headers:
         port = conn.port
         put("Host", conn.host if port == conn.default_port else f"{conn.host}:{port}")
-    if "Accept-Encoding" not in headers:
-        put("Accept-Encoding", "identity")
-    if "Content-Length" not in headers:
-        if body is not None:
-            put("Content-Length", str(len(body)))
-        elif _expects_body(method.upper()):
-            put("Content-Length", "0")
-    agent = "User-Agent" not in headers
-    if agent and _UA_FIRST:
-        put("User-Agent", _URLLIB3_UA)
-    for name, value in headers.as_dict().items():
+    for name, value in _header_lines(method, body, headers):
         put(name, value)
-    if agent and not _UA_FIRST:
-        put("User-Agent", _URLLIB3_UA)
     lines.append(b"\r\n")
     head = b"\r\n".join(lines)
     return head + bytes(body) if body else head
-
-
-def _exchange_raw(
-    pool: Any, conn: Any, method: str, target: str, body: Any, headers: Headers, connect: Any, read: Any
-) -> Tuple[int, str, List[Tuple[str, str]], bytes, bool]:
-    """`_exchange` without http.client's request and response objects: our bytes go out with one `sendall`
-    and the answer is read straight off the socket into the HTTP/1.1 parser the async transport uses.
-
-    The connection is still made by urllib3 (`_validate_conn`, `connect`: TLS, verification, client
-    certificate) and http.client's own state is never touched, so the pool's next user may drive the same
-    connection either way. Returns (status, reason, header pairs, body still content-encoded, reusable).
-    """
-    data = _request_bytes(conn, method, target, body, headers)
-    conn.timeout = connect
-    reading = False
-    try:
-        pool._validate_conn(conn)
-        sock = conn.sock
-        if sock is None:
-            conn.connect()
-            sock = conn.sock
-        elif sock.gettimeout() != connect:
-            sock.settimeout(connect)
-        try:
-            sock.sendall(data)
-        except BrokenPipeError:
-            pass
-        except OSError as exc:
-            if exc.errno not in (errno.EPROTOTYPE, errno.ECONNRESET):
-                raise
-        conn.timeout = read
-        if read != connect:
-            sock.settimeout(read)
-        parser = ResponseParser(method.upper() == "HEAD", text="latin-1")
-        while not parser.done:
-            chunk = sock.recv(_READ)
-            reading = reading or bool(chunk)
-            if not chunk:
-                parser.eof()
-                break
-            parser.feed(chunk)
-        return parser.status, parser.reason, parser.headers, parser.raw_body, parser.keep_alive
-    except SocketTimeout as exc:
-        raise ReadTimeoutError(pool, target, f"Read timed out. (read timeout={conn.timeout})") from exc
-    except (ssl.SSLError, _CertificateError) as exc:
-        raise SSLError(exc) from exc
-    except (OSError, H1ProtocolError) as exc:
-        message = f"Connection broken: {exc!r}" if reading else "Connection aborted."
-        raise ProtocolError(message, exc) from exc
 
 
 def _response(status: int, reason: str, items: List[Tuple[str, str]], content: bytes, url: str) -> Response:
