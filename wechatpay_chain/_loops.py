@@ -1,10 +1,33 @@
-"""Per-event-loop resources (the async transports' pools and sessions), closed when their loop ends."""
+"""What both async transports (h1, aiohttp) share: per-loop resources closed when their loop ends, and the
+TLS contexts for `verify` and client certificates."""
 
 from __future__ import annotations
 
-from typing import Any, AsyncGenerator, Awaitable, Callable, Dict
+import ssl
+from typing import Any, AsyncGenerator, Awaitable, Callable, Dict, Optional, Tuple
 
-__all__ = ["until_loop_ends"]
+__all__ = ["until_loop_ends", "TlsContexts"]
+
+
+class TlsContexts:
+    """One TLS context per client certificate (None: none), for `verify` (bool or a CA bundle path), built once."""
+
+    def __init__(self, verify: Any) -> None:
+        self.verify = verify
+        self._made: Dict[Optional[Tuple[str, str]], ssl.SSLContext] = {}
+
+    def get(self, cert: Optional[Tuple[str, str]]) -> ssl.SSLContext:
+        ctx = self._made.get(cert)
+        if ctx is None:
+            verify = self.verify
+            ctx = ssl.create_default_context(cafile=None if isinstance(verify, bool) else verify)
+            if verify is False:
+                ctx.check_hostname = False
+                ctx.verify_mode = ssl.CERT_NONE
+            if cert is not None:
+                ctx.load_cert_chain(*cert)
+            self._made[cert] = ctx
+        return ctx
 
 
 async def until_loop_ends(

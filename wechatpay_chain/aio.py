@@ -9,7 +9,7 @@ from typing import Any, AsyncIterator, Dict, Mapping, Optional, Tuple
 import aiohttp
 from yarl import URL
 
-from ._loops import until_loop_ends
+from ._loops import TlsContexts, until_loop_ends
 from .errors import TransportError
 from .models import Request, Response
 
@@ -25,9 +25,8 @@ class AiohttpTransport:
         proxies = options.get("proxies") or {}
         self._proxies: Mapping[str, str] = proxies
         verify = options.get("verify", True)
-        self._cafile: Optional[str] = None if isinstance(verify, bool) else verify
         self._ssl: Any = verify if isinstance(verify, bool) else ssl.create_default_context(cafile=verify)
-        self._tls: Dict[Tuple[str, str], ssl.SSLContext] = {}
+        self._tls = TlsContexts(verify)  # with a client certificate (APIv2 mTLS)
         self._timeouts: Dict[Any, aiohttp.ClientTimeout] = {}
         self._sessions: Dict[asyncio.AbstractEventLoop, Tuple[aiohttp.ClientSession, Any]] = {}
 
@@ -46,17 +45,7 @@ class AiohttpTransport:
         return session
 
     def _ssl_for(self, request: Request) -> Any:
-        if request.cert is None:
-            return self._ssl
-        ctx = self._tls.get(request.cert)
-        if ctx is None:
-            ctx = ssl.create_default_context(cafile=self._cafile)
-            if self._ssl is False:
-                ctx.check_hostname = False
-                ctx.verify_mode = ssl.CERT_NONE
-            ctx.load_cert_chain(*request.cert)
-            self._tls[request.cert] = ctx
-        return ctx
+        return self._ssl if request.cert is None else self._tls.get(request.cert)
 
     def _timeout(self, timeout: Any) -> aiohttp.ClientTimeout:
         """A ClientTimeout per distinct value, built once."""

@@ -21,7 +21,7 @@ import zlib
 from collections import deque
 from typing import Any, Deque, Dict, List, Mapping, Optional, Tuple
 
-from ._loops import until_loop_ends
+from ._loops import TlsContexts, until_loop_ends
 from .errors import TransportError
 from .models import Request, Response
 
@@ -394,26 +394,10 @@ class H1Transport:
     def __init__(self, options: Mapping[str, Any]) -> None:
         self._options = options
         self._limit = int(options.get("pool_maxsize", 100))
-        verify = options.get("verify", True)
-        self._verify: Any = verify
-        self._contexts: Dict[Any, ssl.SSLContext] = {}
+        self._tls = TlsContexts(options.get("verify", True))
         self._states: Dict[asyncio.AbstractEventLoop, Tuple[Dict[Any, _Pool], Any]] = {}
         self._origins: Dict[str, Tuple[str, str, int, str]] = {}
         self._fallback: Any = None
-
-    def _context(self, cert: Optional[Tuple[str, str]]) -> ssl.SSLContext:
-        """The TLS context for `verify` (bool or CA bundle) and an optional client certificate, built once."""
-        ctx = self._contexts.get(cert)
-        if ctx is None:
-            verify = self._verify
-            ctx = ssl.create_default_context(cafile=None if isinstance(verify, bool) else verify)
-            if verify is False:
-                ctx.check_hostname = False
-                ctx.verify_mode = ssl.CERT_NONE
-            if cert is not None:
-                ctx.load_cert_chain(*cert)
-            self._contexts[cert] = ctx
-        return ctx
 
     def _origin(self, url: str) -> Tuple[str, str, int, str]:
         """(scheme, host, port, Host header) of a URL, parsed once per origin."""
@@ -443,7 +427,7 @@ class H1Transport:
             entry = await self._new_state(loop)
         pools = entry[0]
         scheme, host, port, header = self._origin(request.url)
-        ctx = self._context(request.cert) if scheme == "https" else None
+        ctx = self._tls.get(request.cert) if scheme == "https" else None
         key = (host, port, ctx)
         pool = pools.get(key)
         if pool is None:
