@@ -160,22 +160,6 @@ def median_ns(fn: Callable[[], Any], n: int, warmup: int, rounds: int = 5) -> Di
     return summarize(medians)
 
 
-async def median_ns_async(fn: Callable[[], Any], n: int, warmup: int, rounds: int = 5) -> Dict[str, float]:
-    """The async twin of `median_ns`: sequential awaits on one event loop."""
-    for _ in range(warmup):
-        await fn()
-    medians: List[float] = []
-    clock = time.perf_counter_ns
-    for _ in range(rounds):
-        samples = []
-        for _ in range(n):
-            t0 = clock()
-            await fn()
-            samples.append(clock() - t0)
-        medians.append(statistics.median(samples))
-    return summarize(medians)
-
-
 def summarize(medians: Sequence[float]) -> Dict[str, float]:
     """{'us': median of the round medians, 'min_us'/'max_us': the spread of the round medians}."""
     return {
