@@ -177,9 +177,9 @@ def run_backend(n: int, warmup: int, rounds: int) -> Dict[str, Any]:
         prepared = requests.Request("POST", req.url, headers=headers, data=body).prepare()
         conn = http.client.HTTPConnection("127.0.0.1", server.port)
 
-        def http_client_post() -> None:
+        def http_client_post() -> bytes:
             conn.request("POST", SEED_PATH, body, headers)
-            conn.getresponse().read()
+            return conn.getresponse().read()
 
         # the SDK with no network: a `handler` answering the precomputed signed response
         canned = Response.build(200, signed_headers(), RESPONSE_BODY)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import statistics
@@ -39,54 +40,168 @@ async def ticker(stop: asyncio.Event, lateness: List[float], period: float = 0.0
 class LongestStep:
     """Times every event-loop callback (asyncio Handle._run): the longest one is how long the loop was
     blocked by a single step -- one RSA sign on the loop shows up here; many short steps queued behind
-    each other show up in the ticker's lateness instead."""
+    each other show up in the ticker's lateness instead.
+
+    The cyclic garbage collector runs inside whichever step happens to allocate when a generation's
+    threshold is crossed, and its pause is the whole process's (every live object of the young, or for a
+    full collection all, generations), not that step's code. So the GC time inside each step is recorded
+    too (`gc.callbacks`), and `code_steps` holds each step's wall time minus the collections it ran."""
 
     def __init__(self) -> None:
         self.longest = 0.0
         self.longest_cpu = 0.0  # the most CPU the loop thread itself spent in one step
         self.steps: List[float] = []  # every step's wall time (seconds)
+        self.code_steps: List[float] = []  # every step's wall time without the collections inside it
+        self.gc_pauses: Dict[int, List[float]] = {0: [], 1: [], 2: []}  # by generation, seconds
+        self._gc_total = 0.0
+        self._gc_start = 0.0
         self._original: Any = None
+
+    def _on_gc(self, phase: str, info: Dict[str, int]) -> None:
+        if phase == "start":
+            self._gc_start = time.perf_counter()
+        else:
+            d = time.perf_counter() - self._gc_start
+            self._gc_total += d
+            self.gc_pauses[info["generation"]].append(d)
 
     def __enter__(self) -> LongestStep:
         original = self._original = asyncio.events.Handle._run
         clock, cpu, me = time.perf_counter, time.thread_time, self
 
         def _run(handle: Any) -> Any:
-            t, c = clock(), cpu()
+            t, c, g = clock(), cpu(), me._gc_total
             try:
                 return original(handle)
             finally:
                 d, dc = clock() - t, cpu() - c
                 me.steps.append(d)
+                me.code_steps.append(d - (me._gc_total - g))
                 if d > me.longest:
                     me.longest = d
                 if dc > me.longest_cpu:
                     me.longest_cpu = dc
 
-        asyncio.events.Handle._run = _run  # type: ignore[method-assign]
+        asyncio.events.Handle._run = _run  # type: ignore[method-assign,assignment]
+        gc.callbacks.append(self._on_gc)
         return self
 
     def __exit__(self, *exc: object) -> None:
+        gc.callbacks.remove(self._on_gc)
         asyncio.events.Handle._run = self._original  # type: ignore[method-assign]
+
+    def gc_time(self) -> float:
+        """Seconds of collection so far (in any thread: a collection holds the GIL, so it stalls the loop too)."""
+        return self._gc_total
+
+    def figures(self) -> Dict[str, float]:
+        steps, code = sorted(self.steps), sorted(self.code_steps)
+        p999 = int(len(steps) * 0.999)
+        out = {
+            "longest_step_ms": self.longest * 1e3,
+            "longest_step_cpu_ms": self.longest_cpu * 1e3,
+            "step_p999_ms": steps[p999] * 1e3 if steps else 0.0,
+            "code_step_max_ms": code[-1] * 1e3 if code else 0.0,
+            "code_step_p999_ms": code[p999] * 1e3 if code else 0.0,
+        }
+        for gen, pauses in self.gc_pauses.items():
+            out[f"gc{gen}_count"] = len(pauses)
+            out[f"gc{gen}_max_ms"] = max(pauses) * 1e3 if pauses else 0.0
+        return out
+
+
+class FlowSteps:
+    """The CPU the event-loop thread spends in each step of the SDK's own flow (`wechatpay_chain.client._step`,
+    a private name patched for the run), less any collection the step ran: the SDK code between two awaits.
+    Keyed by what the step was resumed with: nothing (build the request, JSON, OAEP-encrypt the sensitive
+    fields, up to handing over the sign), the signature (add the headers), the response (check and verify)."""
+
+    LABELS = {"NoneType": "build + encrypt", "str": "add signature", "Response": "verify response"}
+
+    def __init__(self, gc_time: Callable[[], float]) -> None:
+        self.cpu: Dict[str, List[float]] = {label: [] for label in self.LABELS.values()}
+        self._gc_time = gc_time
+        self._original: Any = None
+
+    def __enter__(self) -> FlowSteps:
+        import wechatpay_chain.client as driver
+
+        original = self._original = driver._step
+        cpu, gc_time, me = time.thread_time, self._gc_time, self
+
+        def _step(flow: Any, reply: Any, error: Any) -> Any:
+            c, g = cpu(), gc_time()
+            try:
+                return original(flow, reply, error)
+            finally:
+                label = me.LABELS.get(type(reply).__name__)
+                if label is not None:
+                    me.cpu[label].append(cpu() - c - (gc_time() - g))
+
+        driver._step = _step
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import wechatpay_chain.client as driver
+
+        driver._step = self._original
+
+    def figures(self) -> Dict[str, float]:
+        out: Dict[str, float] = {}
+        for label, times in self.cpu.items():
+            if times:
+                times.sort()
+                out[f"{label} median_ms"] = times[len(times) // 2] * 1e3
+                out[f"{label} p99_ms"] = times[int(len(times) * 0.99)] * 1e3
+        return out
+
+
+def machine_noise(seconds: float = 1.0) -> Dict[str, float]:
+    """The control: a fixed pure-Python workload (no allocation, GC off) timed by this thread's CPU clock.
+    On an idle, steady machine its 99.9th percentile is close to its median; here (a KVM guest) the vCPU
+    runs several times slower for bursts of milliseconds, and every step that falls in one looks slow."""
+    was = gc.isenabled()
+    gc.disable()
+    times: List[float] = []
+    end = time.perf_counter() + seconds
+    try:
+        while time.perf_counter() < end:
+            c = time.thread_time()
+            sum(range(2000))
+            times.append(time.thread_time() - c)
+    finally:
+        if was:
+            gc.enable()
+    times.sort()
+    median = times[len(times) // 2]
+    return {"noise_median_us": median * 1e6, "noise_p999_x_median": times[int(len(times) * 0.999)] / median,
+            "noise_max_x_median": times[-1] / median}
 
 
 async def async_run(
     node: Any, payload: Mapping[str, Any], concurrency: int, calls: int, server_cpu: Callable[[], float]
 ) -> Dict[str, float]:
-    sem = asyncio.Semaphore(concurrency)
+    async def run_calls(n: int) -> None:
+        # `concurrency` workers taking calls from one count, as a service with bounded concurrency would:
+        # no task per call waiting on a semaphore (those made the garbage collector the longest stall)
+        left = [n]
 
-    async def one() -> None:
-        async with sem:
-            await node.post_async(json=payload)
+        async def worker() -> None:
+            while left[0] > 0:
+                left[0] -= 1
+                await node.post_async(json=payload)
 
-    await asyncio.gather(*(one() for _ in range(min(calls, 4 * concurrency))))  # warm the pool
+        await asyncio.gather(*(worker() for _ in range(min(concurrency, n))))
+
+    await run_calls(min(calls, 4 * concurrency))  # warm the pool
+    noise = machine_noise()
     stop, lateness = asyncio.Event(), []  # type: ignore[var-annotated]
     tick = asyncio.ensure_future(ticker(stop, lateness))
     await asyncio.sleep(0.01)
     lateness.clear()
     t0, cpu0, server0 = time.perf_counter(), time.process_time(), server_cpu()
-    with LongestStep() as step:
-        await asyncio.gather(*(one() for _ in range(calls)))
+    with LongestStep() as step, FlowSteps(step.gc_time) as flow:
+        await run_calls(calls)
     wall = time.perf_counter() - t0
     cpu, server = time.process_time() - cpu0, server_cpu() - server0
     stop.set()
@@ -96,9 +211,9 @@ async def async_run(
         "rps": calls / wall,
         "client_cpu_us": cpu / calls * 1e6,
         "server_cpu_us": server / calls * 1e6,
-        "longest_step_ms": step.longest * 1e3,
-        "longest_step_cpu_ms": step.longest_cpu * 1e3,
-        "step_p999_ms": sorted(step.steps)[int(len(step.steps) * 0.999)] * 1e3 if step.steps else 0.0,
+        **step.figures(),
+        **flow.figures(),
+        **noise,
         "stall_max_ms": lateness[-1] * 1e3 if lateness else 0.0,
         "stall_p99_ms": lateness[int(len(lateness) * 0.99)] * 1e3 if lateness else 0.0,
         "stall_median_ms": statistics.median(lateness) * 1e3 if lateness else 0.0,
@@ -142,6 +257,9 @@ def main() -> None:
     parser.add_argument("--concurrency", default="1,16,64,256")
     parser.add_argument("--threads", default="1,2,4")
     parser.add_argument("--config-extra", default="{}", help="JSON merged into the Builder config")
+    parser.add_argument("--gc-freeze", action="store_true",
+                        help="gc.freeze() once the client is built and warm: what a service can do at startup so "
+                             "full collections skip the objects that live for the whole run")
     parser.add_argument("--json", help="write the results as JSON to this file")
     args = parser.parse_args()
     extra = json.loads(args.config_extra)
@@ -150,11 +268,15 @@ def main() -> None:
 
     payload = seed_payload()
     floor_us = median_ns(rsa_work(Rsa.backend), 300, 50)["us"]
-    result: Dict[str, Any] = {"backend": Rsa.backend, "config_extra": extra, "n": args.n,
+    result: Dict[str, Any] = {"backend": Rsa.backend, "config_extra": extra, "n": args.n, "gc_freeze": args.gc_freeze,
                               "floor_us": floor_us, "floor_rps_1core": 1e6 / floor_us, "async": {}, "sync": {}}
     with Server() as server:
         client = Builder.factory(client_config(server.base_uri, extra))
         node = client.v3.payrollCard.authentications.preOrderWithAuth
+        if args.gc_freeze:
+            node.post(json=payload)
+            gc.collect()
+            gc.freeze()
 
         async def all_async() -> None:
             for c in (int(x) for x in args.concurrency.split(",")):
@@ -176,15 +298,29 @@ def main() -> None:
         return [r["rps"], r["rps"] / floor, r["client_cpu_us"], r["server_cpu_us"], ceiling / floor]
 
     for c, r in result["async"].items():
-        rows.append([f"post_async, concurrency {c}", *cells(r), r["longest_step_ms"], r["longest_step_cpu_ms"],
-                     r["step_p999_ms"], r["stall_max_ms"], r["stall_p99_ms"]])
+        rows.append([f"post_async, concurrency {c}", *cells(r)])
     for t, r in result["sync"].items():
-        rows.append([f"post, {t} thread(s)", *cells(r), "", "", "", "", ""])
+        rows.append([f"post, {t} thread(s)", *cells(r)])
     print(table(rows, ["seed call", "req/s", "x floor rate", "client CPU µs/call", "server CPU µs/call",
-                       "CPU ceiling x floor", "longest loop step ms", "max step CPU ms", "step p99.9 ms",
-                       "ticker lateness max ms",
-                       "lateness p99 ms"]))
-    print(f"\nbackend {result['backend']}, config extra {extra}; single-core floor: RSA work {floor_us:.0f} µs "
+                       "CPU ceiling x floor"]))
+    loop_rows = [[f"concurrency {c}", r["longest_step_ms"], r["longest_step_cpu_ms"], r["step_p999_ms"],
+                  r["code_step_max_ms"], r["code_step_p999_ms"],
+                  *(f"{r[f'gc{g}_count']:.0f} / {r[f'gc{g}_max_ms']:.2f}" for g in (0, 1, 2)),
+                  r["stall_max_ms"], r["stall_p99_ms"]] for c, r in result["async"].items()]
+    print("\nevent loop during post_async (ms; 'without GC' = each step minus the collections it ran):")
+    print(table(loop_rows, ["", "longest step", "its CPU (max)", "step p99.9", "longest without GC",
+                            "p99.9 without GC", "gen0 GCs / max", "gen1 GCs / max", "gen2 GCs / max",
+                            "ticker late max", "late p99"]))
+    labels = list(FlowSteps.LABELS.values())
+    flow_rows = [[f"concurrency {c}", *(f"{r.get(f'{x} median_ms', 0):.3f} / {r.get(f'{x} p99_ms', 0):.3f}"
+                                        for x in labels),
+                  f"{r['noise_p999_x_median']:.1f} / {r['noise_max_x_median']:.1f}"]
+                 for c, r in result["async"].items()]
+    print("\nthe SDK's own steps on the loop thread, CPU ms median / p99 (without GC); control: a fixed "
+          "pure-Python loop just before, p99.9 and max as multiples of its median (machine noise):")
+    print(table(flow_rows, ["", *labels, "control p99.9 / max"]))
+    print(f"\nbackend {result['backend']}, config extra {extra}, gc.freeze() {args.gc_freeze}; "
+          f"single-core floor: RSA work {floor_us:.0f} µs "
           f"-> {floor:.0f} req/s (target: concurrency 64 >= 1.7x floor = {1.7 * floor:.0f} req/s)")
     print(f"CPU ceiling = {cores} cores / (client + server CPU per call): the rate if nothing else ran; the server "
           "shares these cores with the client")
