@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping, Optional, Tuple, TypeVar
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping, Optional, Tuple, TypeVar, Union
 
-if TYPE_CHECKING:  # asyncio and concurrent.futures are imported on the first async call only
-    from concurrent.futures import Executor, ThreadPoolExecutor
+if TYPE_CHECKING:  # asyncio and the thread pool are imported on the first async call only
+    from concurrent.futures import Executor
+
+    from ._pool import CryptoPool
 
 from .config import Config, user_agent
 from .core import split_options, v3_flow
@@ -62,18 +64,29 @@ def run(flow: FlowOf[T], send: SyncSend) -> T:
     return step  # type: ignore[no-any-return]
 
 
-async def run_async(flow: FlowOf[T], send: AsyncSend, executor: Optional[Executor] = None) -> T:
-    """Drive the same flow with an asyncio transport; with an executor, `Offload` work (the RSA sign) runs there."""
+async def run_async(
+    flow: FlowOf[T], send: AsyncSend, executor: Optional[Union[CryptoPool, Executor]] = None
+) -> T:
+    """Drive the same flow with an asyncio transport; with a pool (the driver's `CryptoPool`, or any
+    concurrent.futures Executor), `Offload` work (the RSA sign) runs there, off the event loop."""
     import asyncio
 
+    from ._pool import CryptoPool
+
     loop = asyncio.get_running_loop()
+    pool, other = (executor, None) if isinstance(executor, CryptoPool) else (None, executor)
     done, step = _step(flow, None, None)
     while not done:
         reply: Any = None
         error: Optional[BaseException] = None
         try:
             if isinstance(step, Offload):
-                reply = _offload(step) if executor is None else await loop.run_in_executor(executor, _offload, step)
+                if executor is None:
+                    reply = _offload(step)
+                elif pool is not None:
+                    reply = await pool.submit(loop, _offload, step)
+                else:
+                    reply = await loop.run_in_executor(other, _offload, step)
             elif isinstance(step, Sleep):
                 await asyncio.sleep(step.seconds)
             else:
@@ -117,7 +130,7 @@ class Driver:
         self._lock = threading.Lock()
         self._sync: Any = None
         self._async: Any = None
-        self._executor: Optional[ThreadPoolExecutor] = None
+        self._executor: Optional[CryptoPool] = None
         self._ua_sync = self._ua_async = ""
         if config.handler is not None:
             self._send, self._send_async = _handler_sends(config.handler)
@@ -161,14 +174,14 @@ class Driver:
         return self._async
 
     @property
-    def executor(self) -> Optional[Executor]:
-        """Config `crypto_threads` > 0: a thread pool for the async path's RSA signing (it frees the GIL)."""
+    def executor(self) -> Optional[CryptoPool]:
+        """Config `crypto_threads` > 0: the thread pool for the async path's RSA signing (it frees the GIL)."""
         if self._executor is None and self.config.crypto_threads:
             with self._lock:
                 if self._executor is None:
-                    from concurrent.futures import ThreadPoolExecutor
+                    from ._pool import CryptoPool
 
-                    self._executor = ThreadPoolExecutor(self.config.crypto_threads, "wechatpay-crypto")
+                    self._executor = CryptoPool(self.config.crypto_threads, "wechatpay-crypto")
         return self._executor
 
     def flow(self, method: str, uri: str, options: Mapping[str, Any], ua: str) -> Flow:
@@ -204,7 +217,7 @@ class Driver:
             self._sync.close()
             self._sync = None
         if self._executor is not None:
-            self._executor.shutdown(wait=False)
+            self._executor.close()
             self._executor = None
 
     async def close_async(self) -> None:
