@@ -606,6 +606,18 @@ def test_v2_refund_req_info_decrypted() -> None:
     assert result["mch_id"] == "10000100"
 
 
+def test_v2_unsigned_fields_around_a_genuine_req_info_are_refused() -> None:
+    """Without a `sign`, only req_info is authenticated: a captured refund req_info must not vouch for a
+    forged payment result around it."""
+    xml, _ = _refund()
+    fields = Transformer.to_array(xml)
+    forged = {**fields, "result_code": "SUCCESS", "out_trade_no": "ORDER-42", "total_fee": "100000"}
+    with pytest.raises(VerificationError, match="no `sign`.*out_trade_no, result_code, total_fee"):
+        parse_notification_v2(Transformer.to_xml(forged), secret=SECRET)
+    with_msg = {**fields, "return_msg": "OK"}  # the whole refund envelope is fine
+    assert parse_notification_v2(Transformer.to_xml(with_msg), secret=SECRET)["return_msg"] == "OK"
+
+
 def test_v2_refund_wrong_secret() -> None:
     xml, _ = _refund("a_different_apiv2_secret_value___")
     with pytest.raises(DecryptionError) as info:

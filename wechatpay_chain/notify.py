@@ -286,12 +286,19 @@ def _v2_fields(xml: Union[str, bytes], what: str, error: Callable[[str], Excepti
     return data
 
 
+#: The fields of an APIv2 refund notification, which has no `sign` (its `req_info` is the proof).
+_V2_REFUND_ENVELOPE = frozenset({"return_code", "return_msg", "appid", "mch_id", "nonce_str", "req_info"})
+
+
 def parse_notification_v2(xml: Union[str, bytes, bytearray], *, secret: str) -> Dict[str, Any]:
     """Verify an APIv2 XML notification (PHP README_APIv2 "v2回调通知"); decrypt a refund ``req_info``.
 
     ``sign`` is checked in constant time (MD5, or HMAC-SHA256 per ``sign_type`` or a 64-digit sign).
     Refund notifications carry no ``sign``: their ``req_info`` (AES-256-ECB, key md5(secret)) is what
-    proves them, and it is returned parsed in place of the ciphertext. A document with neither is refused.
+    proves them, and it is returned parsed in place of the ciphertext. Without a ``sign`` only the refund
+    envelope (``return_code``, ``return_msg``, ``appid``, ``mch_id``, ``nonce_str``) may surround it: a
+    document with any other field is refused, since nothing would vouch for it. Trust the decrypted
+    ``req_info``, not the envelope. A document with neither ``sign`` nor ``req_info`` is refused.
     """
     if not isinstance(secret, str) or not secret:
         raise InvalidArgumentError("secret must be the APIv2 key (a non-empty str)")
@@ -303,6 +310,17 @@ def parse_notification_v2(xml: Union[str, bytes, bytearray], *, secret: str) -> 
     sign, req_info = data.get("sign"), data.get("req_info")
     if sign is None and req_info is None:
         raise VerificationError("APIv2 notification is not signed: neither `sign` nor `req_info` is present")
+    if sign is None:
+        # Only req_info is authenticated (by decrypting under md5(secret)); nothing vouches for the fields
+        # around it. A refund notification carries only its envelope there, so anything more (a
+        # `result_code`, `total_fee`, `out_trade_no`...) is refused, not returned as if it were verified.
+        extra = sorted(set(data) - _V2_REFUND_ENVELOPE)
+        if extra:
+            raise VerificationError(
+                "APIv2 notification has no `sign`, and outside `req_info` only the refund envelope "
+                f"({', '.join(sorted(_V2_REFUND_ENVELOPE))}) may be unsigned; it also has: "
+                + ", ".join(name[:32] for name in extra[:8])
+            )
     if sign is not None:
         if not isinstance(sign, str):
             raise VerificationError("APIv2 notification `sign` is not a string")
