@@ -323,6 +323,54 @@ def test_overseas_statement_sha1_rule() -> None:
         make(Recorder(forged_header)).v3.global_.statements.get()
 
 
+def test_a_gzip_statement_is_checked_over_every_member_and_nothing_more() -> None:
+    """zlib stops after the first gzip member; `gunzip` and gzip.decompress do not. A member or garbage
+    appended to a signed statement would reach the caller unchecked if only the first were hashed."""
+    import gzip
+
+    plain = b"date,amount\n2024-01-01,100.00\n"
+    sha1 = hashlib.sha1(plain).hexdigest()
+    body = gzip.compress(plain)
+    assert make(Recorder(statement(body, sha1))).v3.global_.statements.get().content == body
+    two = gzip.compress(plain[:11]) + gzip.compress(plain[11:])  # a genuine two-member stream of the same file
+    assert make(Recorder(statement(two, sha1))).v3.global_.statements.get().content == two
+    for tampered in (
+        body + gzip.compress(b"2024-01-02,999999.00\n"),  # an appended member
+        body + b"trailing bytes",
+        body + b"\0\0\0\0",
+        body[:-3],  # truncated
+    ):
+        with pytest.raises(VerificationError, match="does not match"):
+            make(Recorder(statement(tampered, sha1))).v3.global_.statements.get()
+
+
+@pytest.mark.parametrize("stamp", ["+1700000000", " 1700000000", "1_700_000_000", "１７００００００００", "1700000000 "])
+def test_a_timestamp_is_ascii_digits_only_even_when_signed(stamp: str) -> None:
+    """int() takes these; the signature covers the exact string, but only digits are a unix timestamp."""
+    body = b'{"ok":1}'
+    sig = Rsa.sign(Formatter.response(stamp, "RESPNONCE", body.decode()), PLATFORM)
+    reply = Response.build(200, {"Wechatpay-Nonce": "RESPNONCE", "Wechatpay-Serial": PUB_ID,
+                                 "Wechatpay-Signature": sig, "Wechatpay-Timestamp": stamp}, body)
+    with pytest.raises(VerificationError, match="not a unix timestamp"):
+        make(Recorder(reply)).v3.certificates.get()
+
+
+def test_a_base_uri_with_a_path_keeps_the_unsigned_and_statement_rules() -> None:
+    """Behind a gateway ('https://gw.example/wxpay/') the service's path rules apply below the base path."""
+    rec = Recorder(Response.build(200, {}, b"csv,data"))
+    node = make(rec, base_uri="https://gw.example/wxpay/")
+    assert node.v3.billdownload.file.get(query={"token": "T"}).content == b"csv,data"
+    assert rec.requests[0].target == "/wxpay/v3/billdownload/file?token=T"
+    assert node.v3.billdownload.file.get(query={"token": "T"}, stream=True).content == b"csv,data"
+    assert rec.requests[1].stream  # the unsigned download may stream below a base path too
+    with pytest.raises(VerificationError, match="not signed"):
+        node.v3.certificates.get()  # signed endpoints are still verified
+    body = b"%PDF-1.7 binary"
+    sha1 = hashlib.sha1(body).hexdigest()
+    gateway = make(Recorder(statement(body, sha1)), base_uri="https://gw.example/wxpay/")
+    assert gateway.v3.global_.statements.get().content == body
+
+
 def test_overseas_statement_body_must_match_the_signed_sha1() -> None:
     """The signature covers only the header's digest: a swapped body must be refused too."""
     sha1 = hashlib.sha1(b"the real statement").hexdigest()

@@ -166,6 +166,14 @@ def signing_body(opts: Options) -> Tuple[str, Any]:
     raise InvalidArgumentError("`body` must be str, bytes or a MediaUtil stream")
 
 
+def api_path(config: Config, target: str) -> str:
+    """The path of a request target below `base_uri` ('/v3/...'), which the service's rules name: a
+    `base_uri` with a path (a gateway, '/wxpay/') is taken off, and the query too."""
+    path = target.split("?", 1)[0]
+    base = config.base_path
+    return "/" + path[len(base) :] if base != "/" and path.startswith(base) else path
+
+
 def build_v3(
     config: Config, method: str, template: str, opts: Options, variables: Mapping[str, Any], ua: str
 ) -> Tuple[Request, str]:
@@ -206,7 +214,7 @@ def build_v3(
             raise InvalidArgumentError("`encrypt` applies to `json` bodies only")
         text, body = signing_body(opts)
     # Only unsigned downloads may stream: a signed body must be whole before it can be verified.
-    stream = bool(opts.get("stream")) and bool(_UNSIGNED.match(target_of(url).split("?", 1)[0]))
+    stream = bool(opts.get("stream")) and bool(_UNSIGNED.match(api_path(config, target_of(url))))
     return Request(method, url, headers, body, request_timeout(config, opts), stream=stream), text
 
 
@@ -314,11 +322,29 @@ def raise_for_status(response: Response, signed: str = "") -> None:
     )
 
 
+def _gunzip(data: bytes) -> Optional[bytes]:
+    """Every member of a gzip stream, decompressed, as `gzip.decompress` or `gunzip` reads it; None unless
+    `data` is whole gzip members and nothing else (a truncated member, or any byte after the last one)."""
+    out: List[bytes] = []
+    while data:
+        inflate = zlib.decompressobj(wbits=31)
+        try:
+            out.append(inflate.decompress(data))
+            out.append(inflate.flush())
+        except zlib.error:
+            return None
+        if not inflate.eof:
+            return None
+        data = inflate.unused_data
+    return b"".join(out)
+
+
 def verify_statement(response: Response) -> Response:
     """Overseas statements: the signature covers only `Wechatpay-Statement-Sha1`; check the body against it.
 
     PHP leaves this to the caller; `verify_v3` does it for every statement. The digest is of the plain
-    file, so a gzip body is checked after decompression.
+    file, so a gzip body is checked after decompressing all of it: every member, with nothing after the last
+    (zlib alone stops after the first member, which would let bytes be appended to a signed statement).
     """
     want = (response.headers.get("Wechatpay-Statement-Sha1") or "").strip().lower()
     if not want:
@@ -326,10 +352,9 @@ def verify_statement(response: Response) -> Response:
     body = response.content
     candidates = [body]
     if body[:2] == b"\x1f\x8b":
-        try:
-            candidates.append(zlib.decompress(body, wbits=31))
-        except zlib.error:
-            pass
+        plain = _gunzip(body)
+        if plain is not None:
+            candidates.append(plain)
     if not any(hmac.compare_digest(want, hashlib.sha1(c).hexdigest()) for c in candidates):
         raise VerificationError("statement body does not match its Wechatpay-Statement-Sha1", response)
     return response
@@ -340,7 +365,7 @@ def verify_v3(config: Config, request: Request, response: Response) -> Response:
     raise_for_status(response, request.signed)
     if response.status_code >= 300:
         raise VerificationError(f"unexpected HTTP {response.status_code} from WeChat Pay", response)
-    path = request.target.split("?", 1)[0]  # PHP matches the full request path, case-insensitively
+    path = api_path(config, request.target)  # PHP matches the request path, case-insensitively
     if _UNSIGNED.match(path):
         return response
     h = response.headers
@@ -348,10 +373,9 @@ def verify_v3(config: Config, request: Request, response: Response) -> Response:
     if absent:
         raise VerificationError(f"response is not signed: missing header(s) {', '.join(absent)}", response)
     nonce, serial, signature, timestamp = h[NONCE], h[SERIAL], h[SIGNATURE], h[TIMESTAMP]
-    try:
-        ts = int(timestamp)
-    except ValueError:
-        raise VerificationError(f"{TIMESTAMP} {timestamp[:32]!r} is not a unix timestamp", response) from None
+    if not (timestamp.isascii() and timestamp.isdigit()):  # int() would also take '+1', ' 1', '1_0', '١'
+        raise VerificationError(f"{TIMESTAMP} {timestamp[:32]!r} is not a unix timestamp", response)
+    ts = int(timestamp)
     now = config.clock()
     if abs(now - ts) > config.max_clock_offset:
         raise VerificationError(
@@ -363,7 +387,8 @@ def verify_v3(config: Config, request: Request, response: Response) -> Response:
         raise VerificationError(
             f"{SERIAL} {serial[:64]!r} is not a known platform serial ({', '.join(config.certs)})", response
         )
-    statement = path.lower() in _STATEMENTS and bool(h.get(STATEMENT_SHA1))
+    full = request.target.split("?", 1)[0]  # '/hk/v3/statements' is named with its base path ('hk/')
+    statement = (path.lower() in _STATEMENTS or full.lower() in _STATEMENTS) and bool(h.get(STATEMENT_SHA1))
     if statement:
         body = '{"sha1":"' + h[STATEMENT_SHA1] + '"}'
     else:

@@ -18,7 +18,7 @@ import weakref
 from typing import Any, Dict, Mapping, Optional, Tuple
 
 from .config import Config
-from .core import Flow, Options, build_url, raise_for_status, request_headers, request_timeout, signing_body
+from .core import Flow, Options, api_path, build_url, raise_for_status, request_headers, request_timeout, signing_body
 from .crypto import Hash
 from .errors import ApiError, InvalidArgumentError, VerificationError
 from .formatter import Formatter
@@ -144,9 +144,7 @@ def prepare_v2(
 
 
 def _endpoint(config: Config, request: Request) -> Tuple[str, str]:
-    path = request.target.split("?", 1)[0]
-    rel = "/" + path[len(config.base_path) :] if path.startswith(config.base_path) else path
-    return path, rel
+    return request.target.split("?", 1)[0], api_path(config, request.target)
 
 
 def _fail(data: Dict[str, Any], response: Response) -> None:
