@@ -530,3 +530,109 @@ def test_sandbox_calls_reuse_one_connection(sandbox: Sandbox, client: Any) -> No
         assert r.status_code == 200 and r.json()["expires_in"] == 1800
     pool = pool_of(client.get_driver().transport)
     assert pool.num_connections == 1 and pool.num_requests == 5
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="the openssl CLI is not installed")
+def test_a_tls_failure_after_the_request_went_out_is_not_connect(pki: Pki) -> None:  # noqa: F811
+    """`connect` means nothing reached the service, and retries resend only that. A TLS record that does not
+    decrypt, arriving after the server has read the whole POST, must be `read` on every sync path (urllib3
+    raises the same SSLError for it as for a failed handshake)."""
+    import os
+    import ssl
+
+    import requests
+
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(str(pki.server_cert), str(pki.server_key))
+    listener = socket.create_server(("127.0.0.1", 0))
+    received: List[bytes] = []
+
+    def serve() -> None:
+        while True:
+            try:
+                raw, _ = listener.accept()
+            except OSError:
+                return
+            conn: Any = raw
+            try:
+                conn = ctx.wrap_socket(raw, server_side=True)  # takes over raw's file descriptor
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    data += conn.recv(65536)
+                head, _, body = data.partition(b"\r\n\r\n")
+                length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
+                                  if line.lower().startswith(b"content-length")))
+                while len(body) < length:
+                    body += conn.recv(65536)
+                received.append(head.split(b"\r\n")[0])
+                os.write(conn.fileno(), b"\x17\x03\x03\x00\x20" + os.urandom(32))  # a record that does not decrypt
+                time.sleep(0.1)
+            except (OSError, ssl.SSLError):
+                pass
+            finally:
+                conn.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    url = f"https://localhost:{listener.getsockname()[1]}/v3/pay/transactions/jsapi"
+    session = requests.Session()
+    session.verify = str(pki.ca)
+    try:
+        for transport in (RequestsTransport({"verify": str(pki.ca)}), RequestsTransport({"session": session})):
+            with pytest.raises(TransportError) as info:
+                transport.send(post(url))
+            assert info.value.kind == "read", str(info.value)
+            transport.close()
+        assert len(received) == 2
+    finally:
+        listener.close()
+        session.close()
+
+
+def test_which_tls_failures_prove_nothing_was_taken() -> None:
+    import ssl
+
+    from urllib3.exceptions import MaxRetryError, SSLError
+
+    from wechatpay_chain.pooled import handshake_refused
+
+    def alert(reason: str) -> ssl.SSLError:
+        error = ssl.SSLError(1, f"[SSL: {reason}] ...")
+        error.reason = reason
+        return error
+
+    refused = [ssl.SSLCertVerificationError(1, "certificate verify failed"), alert("TLSV13_ALERT_CERTIFICATE_REQUIRED"),
+               alert("SSLV3_ALERT_HANDSHAKE_FAILURE"), alert("TLSV1_ALERT_UNKNOWN_CA"), alert("WRONG_VERSION_NUMBER")]
+    taken = [alert("DECRYPTION_FAILED_OR_BAD_RECORD_MAC"), alert("UNEXPECTED_EOF_WHILE_READING"),
+             ssl.SSLError(1, "no reason")]
+    for error in refused:
+        assert handshake_refused(error)
+        assert handshake_refused(MaxRetryError(None, "/", SSLError(error)))  # type: ignore[arg-type]
+    for error in taken:
+        assert not handshake_refused(error)
+        assert not handshake_refused(MaxRetryError(None, "/", SSLError(error)))  # type: ignore[arg-type]
+
+
+def test_through_a_callers_session_a_whole_body_is_framed_as_session_post_frames_it(
+    serve: Callable[[Callable[[int], Reply]], RawServer]
+) -> None:
+    """The adapter path (a caller's Session, or proxies) once sent whole bodies chunk-encoded: requests'
+    adapter chunks any body whose request has no Content-Length, which `Session.post` always sets."""
+    import requests
+
+    srv = serve(lambda i: Reply(OK))
+    session = requests.Session()
+    transport = RequestsTransport({"session": session})
+    try:
+        transport.send(post(srv.url()))
+        transport.send(post(srv.url(), body=None))
+        transport.send(Request("GET", srv.url(), Headers({"Accept": "application/json"}), None, TIMEOUT))
+        with_post = session.post(srv.url(), data=b'{"a":1}', headers={"Accept": "application/json"})
+        assert with_post.status_code == 200
+    finally:
+        transport.close()
+        session.close()
+    heads = [r.split(b"\r\n\r\n", 1)[0].lower() for r in srv.requests]
+    assert b"content-length: 7" in heads[0] and b"transfer-encoding" not in heads[0]
+    assert b"content-length: 0" in heads[1] and b"transfer-encoding" not in heads[1]
+    assert b"content-length" not in heads[2] and b"transfer-encoding" not in heads[2]
+    assert b"content-length: 7" in heads[3]  # what requests itself sends

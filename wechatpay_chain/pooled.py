@@ -30,7 +30,39 @@ from .h1 import ProtocolError as H1ProtocolError
 from .h1 import ResponseParser
 from .models import Headers, Request, Response
 
-__all__ = ["drivable", "send_on_pool"]
+__all__ = ["drivable", "send_on_pool", "HandshakeError", "handshake_refused"]
+
+
+class HandshakeError(SSLError):
+    """A TLS failure that set up no session (handshake, certificate checks): the service took no request."""
+
+
+#: what a TLS alert's reason names when the peer refuses the session itself (a certificate it does not accept,
+#: or the handshake): TLS 1.3 lets the client send its request before such an alert arrives, but the service
+#: never received it as a request
+_REFUSALS = ("CERTIFICATE", "HANDSHAKE_FAILURE", "UNKNOWN_CA", "ACCESS_DENIED", "PROTOCOL_VERSION",
+             "INSUFFICIENT_SECURITY", "NO_SHARED_CIPHER", "WRONG_VERSION_NUMBER")
+
+
+def handshake_refused(exc: BaseException) -> bool:
+    """Whether `exc`, or an exception it wraps (urllib3 nests them in args and `reason`), shows that no TLS
+    session was set up: a certificate that does not verify, or an alert refusing the handshake. A corrupt
+    record or a reset in the middle of an answer is not one: the request may have been acted on."""
+    seen: List[BaseException] = []
+    todo: List[Any] = [exc]
+    while todo and len(seen) < 20:
+        item = todo.pop()
+        if not isinstance(item, BaseException) or any(item is s for s in seen):
+            continue
+        seen.append(item)
+        if isinstance(item, (ssl.SSLCertVerificationError, _CertificateError)):
+            return True
+        reason = getattr(item, "reason", None)
+        if isinstance(item, ssl.SSLError) and isinstance(reason, str) and any(r in reason for r in _REFUSALS):
+            return True
+        todo.extend([*item.args, reason, item.__cause__, item.__context__])
+    return False
+
 
 #: `http.client`'s own methods, called on urllib3's connection (see `_exchange`)
 _H1 = http.client.HTTPConnection
@@ -165,13 +197,14 @@ def _exchange(
     and read (`_write_request`, `getresponse`; it closes the socket itself when the answer says so).
     As `urlopen`/`_make_request`: connect and send under the connect timeout, the answer under the read
     timeout; a reset while sending is ignored so that an answer already sent (e.g. 413) can still be read;
-    a socket timeout is a ReadTimeoutError, a TLS failure an SSLError, anything else a ProtocolError
-    ("Connection aborted." before the answer, "Connection broken" in it).
+    a socket timeout is a ReadTimeoutError, a TLS failure before anything was sent a `HandshakeError` (an
+    SSLError), anything else a ProtocolError ("Connection aborted." before the answer, "Connection broken" in
+    it): a TLS failure while sending or reading is one too, since the service may have the request.
     """
     raw = _raw_capable(conn)
     data = _request_bytes(conn, method, target, body, headers) if raw else b""
     conn.timeout = connect  # what urllib3's `connect` (socket and TLS handshake) waits
-    reading = False
+    reading = sending = False
     try:
         pool._validate_conn(conn)  # HTTPS: the connection is made here; warns when unverified, as urlopen
         sock = conn.sock
@@ -180,6 +213,7 @@ def _exchange(
             sock = conn.sock
         elif sock.gettimeout() != connect:  # a kept-alive socket has the last request's read timeout
             sock.settimeout(connect)
+        sending = True  # from here on, some of the request may have reached the service
         try:
             if raw:
                 sock.sendall(data)
@@ -211,7 +245,10 @@ def _exchange(
     except SocketTimeout as exc:
         raise ReadTimeoutError(pool, target, f"Read timed out. (read timeout={conn.timeout})") from exc
     except (ssl.SSLError, _CertificateError) as exc:
-        raise SSLError(exc) from exc
+        if not sending or handshake_refused(exc):  # the TLS session was never set up: nothing was taken
+            raise HandshakeError(exc) from exc
+        message = f"Connection broken: {exc!r}" if reading else "Connection aborted."
+        raise ProtocolError(message, exc) from exc  # a TLS failure once the request went out: outcome unknown
     except (OSError, http.client.HTTPException, H1ProtocolError) as exc:
         message = f"Connection broken: {exc!r}" if reading else "Connection aborted."
         raise ProtocolError(message, exc) from exc

@@ -34,7 +34,7 @@ from urllib3.exceptions import (
 
 from .errors import TransportError
 from .models import Headers, Request, Response
-from .pooled import drivable, send_on_pool
+from .pooled import HandshakeError, drivable, handshake_refused, send_on_pool
 
 __all__ = ["RequestsTransport"]
 
@@ -170,8 +170,15 @@ class RequestsTransport:
     def _adapter(self, request: Request, proxies: Mapping[str, str], cert: Any) -> Response:
         """Through the mounted adapter: the caller's own adapters, proxies and TLS settings apply."""
         headers = _plain(request.headers)
-        if request.body is not None and not isinstance(request.body, (bytes, bytearray)):
-            headers.setdefault("Content-Length", str(len(request.body)))  # type: ignore[arg-type]
+        given = request.headers if isinstance(request.headers, Headers) else Headers(request.headers)
+        if "Content-Length" not in given and "Transfer-Encoding" not in given:
+            # As `Session.post` frames it (PreparedRequest.prepare_content_length): without the header, the
+            # adapter would send even a whole body chunk-encoded
+            body = request.body
+            if body is not None:
+                headers["Content-Length"] = str(len(body))  # type: ignore[arg-type]
+            elif request.method not in ("GET", "HEAD"):
+                headers["Content-Length"] = "0"
         prepared = requests.PreparedRequest()
         prepared.method, prepared.url, prepared.body = request.method, request.url, request.body  # type: ignore[assignment]
         prepared.headers = requests.structures.CaseInsensitiveDict(headers)
@@ -200,16 +207,25 @@ def _plain(headers: Mapping[str, str]) -> Dict[str, str]:
 
 
 def _kind(exc: BaseException) -> str:
-    """'connect' only when nothing can have reached the service."""
-    if isinstance(exc, (requests.ConnectTimeout, ConnectTimeoutError, NewConnectionError, SSLError, ProxyError)):
+    """'connect' only when nothing can have reached the service.
+
+    urllib3 (`urlopen`, a caller's Session) raises the same SSLError for a failed handshake and for a TLS
+    failure while the answer is read, after the request went out. Only a certificate check or a TLS alert
+    refusing the session proves the service never took the request (`handshake_refused`); any other TLS
+    failure is 'read', which retries never resend. Our own path raises `HandshakeError` only then."""
+    if isinstance(exc, (requests.ConnectTimeout, ConnectTimeoutError, NewConnectionError, ProxyError, HandshakeError)):
         return "connect"
     if isinstance(exc, (requests.Timeout, ReadTimeoutError, TimeoutError)):
         return "timeout"
     reason = exc.args[0] if exc.args else None
     reason = getattr(reason, "reason", reason)  # urllib3 MaxRetryError wraps the cause
-    if isinstance(exc, requests.exceptions.SSLError) or isinstance(reason, (NewConnectionError, ConnectTimeoutError)):
+    if isinstance(reason, (NewConnectionError, ConnectTimeoutError, HandshakeError)):
+        return "connect"
+    if isinstance(exc, (SSLError, requests.exceptions.SSLError)) and handshake_refused(exc):
         return "connect"
     return "read"
+
+
 
 
 class _Raw:
