@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import time
 import zlib
-from typing import Awaitable, Callable, List, Tuple
+from typing import Any, Awaitable, Callable, List, Tuple
 
 import pytest
 
@@ -389,6 +390,118 @@ def test_each_loop_gets_its_own_pool_and_forgets_it_at_shutdown() -> None:
     for _ in range(3):
         assert asyncio.run(main([])) == 200
     assert t._states == {}  # each finished loop closed its connections and was dropped
+
+
+def test_waiting_for_a_pool_slot_is_bounded_by_the_connect_timeout() -> None:
+    """With `pool_maxsize` calls in flight, a queued call gives up after its connect timeout (as in aiohttp),
+    with kind `connect`: nothing was sent."""
+    async def stall(n: int, writer: asyncio.StreamWriter) -> bool:
+        await asyncio.sleep(1.0)
+        return await ok(n, writer)
+
+    async def main() -> List[Any]:
+        async with Server(stall) as base:
+            t = transport(pool_maxsize=1)
+            slow = Request("POST", base, {}, b"{}", (0.2, 5.0))
+            results = await asyncio.gather(t.send(slow), t.send(slow), return_exceptions=True)
+            await t.close()
+        return results
+
+    first, second = asyncio.run(main())
+    assert not isinstance(first, BaseException) and first.status_code == 200
+    assert isinstance(second, TransportError) and second.kind == "connect" and "no connection free" in str(second)
+
+
+def test_a_connection_gone_before_the_write_is_connect_not_a_read_timeout() -> None:
+    """asyncio drops a write to a closed transport without a word: the call must not wait for an answer."""
+    from wechatpay_chain.h1 import _Connection, _Unsent
+
+    class Closing:
+        def is_closing(self) -> bool:
+            return True
+
+    async def main() -> None:
+        conn = _Connection(asyncio.get_running_loop())
+        conn.connection_made(Closing())  # type: ignore[arg-type]
+        with pytest.raises(_Unsent):
+            await conn.exchange(b"GET / HTTP/1.1\r\n\r\n", ResponseParser(), 30.0)
+
+    asyncio.run(main())
+
+    async def accept_and_close(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.close()
+
+    async def end_to_end() -> List[str]:
+        server = await asyncio.start_server(accept_and_close, "127.0.0.1", 0)
+        base = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
+        t = transport()
+        kinds = []
+        for _ in range(5):
+            await asyncio.sleep(0.01)
+            with pytest.raises(TransportError) as info:
+                await t.send(Request("POST", base, {}, b"{}", (1.0, 5.0)))
+            kinds.append(info.value.kind)
+        await t.close()
+        server.close()
+        return kinds
+
+    started = time.monotonic()
+    kinds = asyncio.run(end_to_end())
+    assert time.monotonic() - started < 4  # never the 5 s read timeout
+    assert set(kinds) <= {"connect", "read"}
+
+
+def test_a_connection_with_request_bytes_still_unsent_is_not_reused() -> None:
+    """A server may answer (413) before reading a large body: what is left unsent must not precede the next
+    request on that connection."""
+    async def early(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(b"HTTP/1.1 413 Too Large\r\nContent-Length: 3\r\n\r\nbig")
+            await writer.drain()
+            await asyncio.sleep(0.5)
+        finally:
+            writer.close()
+
+    async def main() -> Tuple[int, int]:
+        server = await asyncio.start_server(early, "127.0.0.1", 0)
+        base = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
+        t = transport()
+        big = await t.send(Request("POST", base, {}, b"x" * (16 << 20), (2.0, 5.0)))
+        conns = t._states[asyncio.get_running_loop()][0]
+        idle = sum(len(pool.idle) for pool in conns.values())
+        await t.close()
+        server.close()
+        return big.status_code, idle
+
+    assert asyncio.run(main()) == (413, 0)
+
+
+def test_a_reset_does_not_end_a_close_delimited_body() -> None:
+    """Only a clean close delimits a body without Content-Length: a reset mid-body is a read error."""
+    import socket
+    import struct
+
+    async def cut(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n{\"amount\":{\"total\":1")
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        sock = writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close with a RST
+        writer.transport.abort()
+
+    async def main() -> None:
+        server = await asyncio.start_server(cut, "127.0.0.1", 0)
+        base = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
+        t = transport()
+        with pytest.raises(TransportError) as info:
+            await t.send(request(url=base))
+        assert info.value.kind == "read"
+        await t.close()
+        server.close()
+
+    asyncio.run(main())
 
 
 def test_non_http_url_is_refused() -> None:

@@ -280,6 +280,10 @@ def encode_request(request: Request, host: str) -> bytes:
     return "\r\n".join(lines).encode("utf-8") + body
 
 
+class _Unsent(ConnectionError):
+    """The connection was gone before any byte of the request was written: nothing reached the service."""
+
+
 class _Connection(asyncio.Protocol):
     """One TCP (or TLS) connection carrying one request at a time."""
 
@@ -297,8 +301,10 @@ class _Connection(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]
 
     async def exchange(self, data: bytes, parser: ResponseParser, read_timeout: float) -> ResponseParser:
-        self.parser, self.waiter, self._read_timeout = parser, self.loop.create_future(), read_timeout
         assert self.transport is not None
+        if self.closed or self.transport.is_closing():  # asyncio would drop the write without a word
+            raise _Unsent("the connection closed before the request was written")
+        self.parser, self.waiter, self._read_timeout = parser, self.loop.create_future(), read_timeout
         self.transport.write(data)
         self._timer = self.loop.call_later(read_timeout, self._timed_out)
         try:
@@ -339,6 +345,8 @@ class _Connection(asyncio.Protocol):
         if parser is None or self.waiter is None or self.waiter.done():
             return
         try:
+            if exc is not None:  # a reset is not the end of a body: only a clean close delimits one
+                raise ProtocolError(f"connection lost before the response was complete: {exc!r}")
             parser.eof()
         except ProtocolError as error:
             if exc is not None:
@@ -436,15 +444,31 @@ class H1Transport:
         connect, read = timeout if isinstance(timeout, tuple) else (timeout, timeout)
         what = f"{request.method} {request.url.split('?', 1)[0]}"
         data = encode_request(request, header)
-        async with pool.slots:
+        connect_s = float(connect or 0) or None
+        slots = pool.slots
+        if not slots.locked():
+            await slots.acquire()  # a free slot: taken at once
+        else:  # waiting for one (`pool_maxsize` calls in flight) counts against the connect timeout, as in aiohttp
+            try:
+                await asyncio.wait_for(slots.acquire(), connect_s)
+            except asyncio.TimeoutError as exc:
+                raise TransportError(
+                    f"{what} failed: no connection free within the connect timeout ({connect_s:g}s; "
+                    f"pool_maxsize {self._limit})", "connect"
+                ) from exc
+        try:
             conn = pool.take(loop.time())
             if conn is None:
-                conn = await self._connect(loop, host, port, ctx, float(connect or 0) or None, what)
+                conn = await self._connect(loop, host, port, ctx, connect_s, what)
             reusable = False
             try:
                 parser = await conn.exchange(data, ResponseParser(request.method == "HEAD"), float(read or 0) or 1e9)
                 content = parser.body
-                reusable = parser.keep_alive and not conn.closed
+                # reused only when the answer was whole and all of our request went out (a server may answer,
+                # say 413, before reading a large body: what is left unsent would precede the next request)
+                reusable = parser.keep_alive and not conn.closed and not conn.transport.get_write_buffer_size()  # type: ignore[union-attr]
+            except _Unsent as exc:
+                raise TransportError(f"{what} failed: {exc}", "connect") from exc
             except asyncio.TimeoutError as exc:
                 raise TransportError(f"{what} failed: read timeout: {exc}", "timeout") from exc
             except (ProtocolError, OSError) as exc:
@@ -455,6 +479,8 @@ class H1Transport:
                     pool.idle.append(conn)
                 else:
                     conn.abort()
+        finally:
+            slots.release()
         return Response.build(parser.status, parser.headers, content, request.url, parser.reason)
 
     async def _new_state(self, loop: asyncio.AbstractEventLoop) -> Tuple[Dict[Any, _Pool], Any]:
