@@ -636,3 +636,30 @@ def test_through_a_callers_session_a_whole_body_is_framed_as_session_post_frames
     assert b"content-length: 0" in heads[1] and b"transfer-encoding" not in heads[1]
     assert b"content-length" not in heads[2] and b"transfer-encoding" not in heads[2]
     assert b"content-length: 7" in heads[3]  # what requests itself sends
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="the openssl CLI is not installed")
+def test_requests_ca_bundle_is_honoured_as_by_requests(
+    server: Server, pki: Pki, monkeypatch: pytest.MonkeyPatch  # noqa: F811
+) -> None:
+    """`Session.post` takes REQUESTS_CA_BUNDLE when verify is True; so do the direct path and a caller's Session."""
+    import requests
+
+    url = server.base_uri + "secapi/pay/refund"
+    cert = (str(pki.client_cert), str(pki.client_key))
+    body = b"<xml><mch_id>1230000109</mch_id></xml>"
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(pki.ca))
+    session = requests.Session()
+    for transport in (RequestsTransport({}), RequestsTransport({"session": session})):
+        try:
+            assert transport.send(post(url, body, cert=cert)).status_code == 200
+        finally:
+            transport.close()
+    untrusting = requests.Session()
+    untrusting.trust_env = False  # the environment ignored: the test CA is unknown again
+    transport = RequestsTransport({"session": untrusting})
+    with pytest.raises(TransportError, match="CERTIFICATE_VERIFY_FAILED"):
+        transport.send(post(url, body, cert=cert))
+    transport.close()
+    session.close()
+    untrusting.close()

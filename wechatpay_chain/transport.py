@@ -13,6 +13,7 @@ client certificates keep working.
 from __future__ import annotations
 
 import http.client
+import os
 import threading
 from typing import Any, Dict, Iterator, Mapping, Optional, Tuple
 
@@ -45,7 +46,9 @@ _CHUNK = 65536
 class RequestsTransport:
     """Sends a signed `Request` through one pooled `requests.Session` (thread-safe for concurrent sends).
 
-    A caller-given `session` keeps its adapters, proxies, `verify` and `cert`, and is not closed by us.
+    A caller-given `session` keeps its adapters, proxies, `verify` and `cert`, and is not closed by us. As
+    in requests, `REQUESTS_CA_BUNDLE` (or `CURL_CA_BUNDLE`) replaces the default CA bundle when `verify` is
+    True and the session trusts the environment.
     """
 
     def __init__(self, options: Mapping[str, Any]) -> None:
@@ -62,7 +65,10 @@ class RequestsTransport:
             session.mount("http://", adapter)
         self.session = session
         self._proxies: Optional[Mapping[str, str]] = options.get("proxies")
-        self._verify: Any = options.get("verify", True if self._owned else session.verify)
+        verify: Any = options.get("verify", True if self._owned else session.verify)
+        if verify is True and session.trust_env:  # as `Session.request` merges the environment's CA bundle
+            verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+        self._verify = verify
         # Only origins that take the direct path get a pool here: a hit means "owned session, no proxy".
         self._pools: Dict[Tuple[str, Any], Any] = {}
         self._routes: Dict[str, Mapping[str, str]] = {}
