@@ -213,9 +213,16 @@ def test_tls_on_the_lean_path(server: Server, pki: Pki) -> None:  # noqa: F811
         for _ in range(3):
             assert t.send(post(url, body, cert=cert)).status_code == 200
         assert server.seen[-1]["peer"] == "1230000109" and pool.num_connections == 1
-        with pytest.raises(TransportError) as info:  # no client certificate: the server refuses the handshake
-            t.send(post(url, body))
-        assert info.value.kind == "connect"
+        # No client certificate: the server refuses the handshake. TLS 1.3 has let the client send its request
+        # by then; when the refusing alert is read that proves nothing was taken (`connect`), and when only
+        # the connection's end is seen (an EOF without close_notify) it proves nothing (`read`, not resent).
+        kinds = set()
+        for _ in range(3):
+            with pytest.raises(TransportError) as info:
+                t.send(post(url, body))
+            kinds.add(info.value.kind)
+            assert info.value.kind == "connect" or "Connection aborted" in str(info.value), str(info.value)
+        assert kinds <= {"connect", "read"}
     finally:
         t.close()
     untrusting = RequestsTransport({})
