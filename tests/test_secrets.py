@@ -7,13 +7,13 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from typing import Any, Callable, Dict, Iterator, List, Set
+from typing import Any, Callable, Dict, Iterator, List, Set, Tuple
 
 import pytest
 
 from wechatpay_chain import AesEcb, AesGcm, Builder, Hash, Rsa, Sensitive
 from wechatpay_chain.core import prepare_v3, split_options
-from wechatpay_chain.errors import WeChatPayError
+from wechatpay_chain.errors import InvalidArgumentError, WeChatPayError
 from wechatpay_chain.notify import parse_notification, parse_notification_v2
 from wechatpay_chain.sandbox import Sandbox
 from wechatpay_chain.sandbox.protocol import sign_headers
@@ -311,3 +311,252 @@ def test_public_objects_vars_dump(sb: Sandbox, secrets: Set[str]) -> None:
     with Builder.factory(config(sb)) as client:
         driver = client.get_driver()
         assert_clean(secrets, vars(driver), vars(driver.config))
+
+
+# -- secrets given in the wrong place, and exception chains (`raise ... from None` still sets __context__) ----
+def chain(exc: BaseException) -> List[BaseException]:
+    """exc and every exception reachable through __cause__ / __context__."""
+    out: List[BaseException] = []
+    todo: List[Any] = [exc]
+    while todo:
+        e = todo.pop()
+        if e is None or any(e is seen for seen in out):
+            continue
+        out.append(e)
+        todo += [e.__cause__, e.__context__]
+    return out
+
+
+def holders(exc: BaseException, needle: Any) -> List[str]:
+    """The exceptions in exc's chain whose message, repr, args or attributes hold `needle` (str: any case)."""
+    found = []
+    for e in chain(exc):
+        texts: List[Any] = [str(e), repr(e), *e.args, *vars(e).values()]
+        texts += [getattr(e, name, None) for name in ("object", "line", "errors", "doc", "filename", "message")]
+        for text in list(texts):
+            if isinstance(text, (list, tuple)):
+                texts += [part for item in text for part in (item if isinstance(item, tuple) else (item,))]
+        for text in texts:
+            if isinstance(needle, str) and isinstance(text, str) and needle.lower() in text.lower():
+                found.append(type(e).__name__)
+            elif isinstance(needle, bytes) and isinstance(text, (bytes, bytearray)) and needle in text:
+                found.append(type(e).__name__)
+    return found
+
+
+def test_pem_where_a_path_goes_is_refused_without_echoing_it(sb: Sandbox, secrets: Set[str], tmp_path: Any,
+                                                              monkeypatch: pytest.MonkeyPatch,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    from wechatpay_chain.cli import main
+    from wechatpay_chain.settings import load_config, settings_from_env
+
+    pem = sb.merchant_private_key_pem
+    body = "".join(ln for ln in pem.splitlines() if not ln.startswith("-----"))
+    (tmp_path / "inline.toml").write_text(f'[wechatpay]\nmchid = "1"\nprivate_key = """{pem}"""\n')
+    (tmp_path / "inline.ini").write_text("[wechatpay]\nmchid = 1\nprivate_key = " + pem.replace("\n", "\n  ") + "\n")
+    (tmp_path / "certs.toml").write_text(f'[wechatpay]\nmchid = "1"\n[certs]\napiv3_key = "{KNOWN_APIV3}"\n')
+    cases: List[Callable[[], Any]] = [
+        lambda: settings_from_env({"WECHATPAY_MCHID": "1", "WECHATPAY_PRIVATE_KEY": pem}),
+        lambda: settings_from_env({"WECHATPAY_MCHID": "1", "WECHATPAY_PRIVATE_KEY": body}),
+        lambda: load_config(tmp_path / "inline.toml"),
+        lambda: load_config(tmp_path / "inline.ini"),
+        lambda: load_config(tmp_path / "certs.toml"),
+        lambda: Rsa.from_("file://" + pem),
+        lambda: Rsa.from_("file://" + body),
+        lambda: Builder.factory(config(sb, privateKey="file://" + pem)),
+    ]
+    for case in cases:
+        exc = raised(case)
+        assert_clean(secrets, exc)
+        assert not holders(exc, body[:40]) and not holders(exc, KNOWN_APIV3), str(exc)[:120]
+    assert "looks like PEM text, not a file path" in str(raised(cases[0]))
+    assert "looks like PEM text" in str(raised(cases[5]))
+
+    for name in [n for n in __import__("os").environ if n.startswith("WECHATPAY")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("WECHATPAY_MCHID", "1230000109")
+    monkeypatch.setenv("WECHATPAY_SERIAL", "ABC")
+    monkeypatch.setenv("WECHATPAY_PRIVATE_KEY", pem)
+    monkeypatch.setenv("WECHATPAY_BASE_URI", "http://127.0.0.1:9/")
+    key_file = tmp_path / "apiclient_key.pem"
+    key_file.write_text(pem)
+    for argv in (["doctor", "--offline"], ["request", "GET", "v3/certificates"],
+                 ["certificates", "download", "-m", "1", "-s", "S", "-f", pem, "-k", KNOWN_APIV3,
+                  "-u", "http://127.0.0.1:9/", "-o", str(tmp_path / "out")]):
+        assert main(argv) != 0
+        out, err = capsys.readouterr()
+        for s in secrets:
+            assert s not in out + err, (argv[0], s[:12])
+
+
+def test_der_and_pkcs12_key_bytes_ride_in_no_exception_chain(sb: Sandbox, secrets: Set[str], tmp_path: Any) -> None:
+    import base64
+
+    from wechatpay_chain.settings import load_config
+
+    pem = sb.merchant_private_key_pem
+    der = base64.b64decode("".join(ln for ln in pem.splitlines() if not ln.startswith("-----")))
+    (tmp_path / "apiclient_key.der").write_bytes(der)
+    (tmp_path / "wechatpay.toml").write_text('[wechatpay]\nmchid = "1"\nprivate_key = "apiclient_key.der"\n')
+    files = [tmp_path / "apiclient_key.der"]
+    try:
+        from cryptography import x509
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.serialization import pkcs12
+    except ImportError:  # pragma: no cover - the optional backend is absent
+        pass
+    else:
+        import datetime as dt
+
+        from wechatpay_chain.pemutil import build_certificate
+
+        now = dt.datetime.now(dt.timezone.utc)
+        own = build_certificate(subject_key=sb.identity.merchant_key, issuer_key=sb.identity.merchant_key, serial=7,
+                                subject_cn=sb.mchid, not_before=now - dt.timedelta(days=1),
+                                not_after=now + dt.timedelta(days=9))
+        p12 = pkcs12.serialize_key_and_certificates(
+            b"m", serialization.load_pem_private_key(pem.encode(), None),
+            x509.load_pem_x509_certificate(own.pem.encode()), None,
+            serialization.BestAvailableEncryption(sb.mchid.encode()))  # as WeChat Pay ships apiclient_cert.p12
+        (tmp_path / "apiclient_cert.p12").write_bytes(p12)
+        files.append(tmp_path / "apiclient_cert.p12")
+    cases: List[Callable[[], Any]] = [
+        lambda: Rsa.from_(der),
+        lambda: Builder.factory(config(sb, privateKey=der)),
+        lambda: load_config(tmp_path / "wechatpay.toml"),
+        *[lambda f=f: Rsa.from_(f"file://{f}") for f in files],  # type: ignore[misc]
+        *[lambda f=f: Builder.factory(config(sb, privateKey=f"file://{f}")) for f in files],  # type: ignore[misc]
+    ]
+    for case in cases:
+        exc = raised(case)
+        assert_clean(secrets, exc)
+        assert not [e for e in chain(exc) if isinstance(e, UnicodeError)], str(exc)
+        for f in files:
+            assert not holders(exc, f.read_bytes()[200:260]), str(exc)
+
+
+def test_config_file_parse_errors_name_the_line_number_only(secrets: Set[str], tmp_path: Any) -> None:
+    from wechatpay_chain.settings import read_settings
+
+    files = {
+        "no_section.ini": f"apiv3_key = {KNOWN_APIV3}\nsecret = {KNOWN_SECRET}\n",
+        "bad_line.ini": f"[wechatpay]\nmchid = 1\napiv3_key {KNOWN_APIV3}\nsecret {KNOWN_SECRET}\n",
+        "twice.ini": f"[wechatpay]\napiv3_key = {KNOWN_APIV3}\napiv3_key = {KNOWN_APIV3}\n",
+        "unquoted.toml": f"[wechatpay]\napiv3_key = {KNOWN_APIV3}\n",
+        "unterminated.toml": f'[wechatpay]\nsecret = "{KNOWN_SECRET}\n',
+        "binary.ini": f"[wechatpay]\nsecret = {KNOWN_SECRET}\n\xff",
+    }
+    for name, text in files.items():
+        path = tmp_path / name
+        path.write_bytes(text.encode("utf-8").replace(b"\xc3\xbf", b"\xff"))
+        exc = raised(lambda p=path: read_settings(p))
+        assert_clean(secrets, exc)
+        assert not holders(exc, KNOWN_APIV3) and not holders(exc, KNOWN_SECRET), (name, str(exc))
+        assert exc.__context__ is None and exc.__cause__ is None, name
+        assert len(str(exc).splitlines()) == 1 and ("line" in str(exc) or name == "binary.ini"), str(exc)
+
+
+def test_codec_errors_keep_no_value_in_the_chain(sb: Sandbox, secrets: Set[str]) -> None:
+    from wechatpay_chain.paysign import decrypt_field
+
+    key = sb.identity.merchant_key
+    bad_name = NAME + "\ud800"
+    gbk = NAME.encode("gbk") + ID_NUMBER.encode()
+    rsa_gbk = Rsa.encrypt(gbk, key.public_key())
+    gcm_gbk = AesGcm.encrypt(gbk, KNOWN_APIV3, "nonce1234567")
+    sent: List[Any] = []
+    client = Builder.factory(config(sb, handler=sent.append))
+    threaded = Builder.factory(config(sb, handler=sent.append, crypto_threads=2))
+    body = {"user_name": Sensitive(bad_name), "id_card_number": Sensitive(ID_NUMBER)}
+    cases: List[Tuple[Callable[[], Any], Any]] = [
+        (lambda: Rsa.encrypt(Sensitive(bad_name).reveal(), key.public_key()), NAME),
+        (lambda: client[SEED].post(json=body), NAME),
+        (lambda: asyncio.run(client[SEED].post_async(json=body)), NAME),
+        (lambda: asyncio.run(threaded[SEED].post_async(json=body)), NAME),
+        (lambda: client[SEED].post(json={"note": "x" + bad_name}), NAME),  # a plain field: InvalidArgumentError
+        (lambda: client[SEED].post(body='{"n":"' + bad_name + '"}'), NAME),
+        (lambda: client["v3/x/{id}"].get(id=bad_name), NAME),
+        (lambda: AesGcm.decrypt("A" * 40, KNOWN_APIV3 + "\ud800", "n" * 12), KNOWN_APIV3),
+        (lambda: AesGcm.encrypt(bad_name, KNOWN_APIV3, "nonce1234567"), NAME),
+        (lambda: Hash.sign("MD5", "a=1", KNOWN_SECRET + "\ud800"), KNOWN_SECRET),
+        (lambda: Hash.sign("HMAC-SHA256", "a=1", KNOWN_SECRET + "\ud800"), KNOWN_SECRET),
+        (lambda: parse_notification_v2("<xml><a>1</a><sign>X</sign></xml>", secret=KNOWN_SECRET + "\ud800"),
+         KNOWN_SECRET),
+        (lambda: parse_notification({}, '{"n":"' + bad_name + '"}', certs={"S": sb.platform_public_key_pem},
+                                    apiv3_key=KNOWN_APIV3), NAME),
+        (lambda: decrypt_field(rsa_gbk, key), ID_NUMBER.encode()),
+        (lambda: AesGcm.decrypt(gcm_gbk, KNOWN_APIV3, "nonce1234567"), ID_NUMBER.encode()),
+    ]
+    for case, needle in cases:
+        exc = raised(case)
+        assert_clean(secrets, exc)
+        assert not holders(exc, needle), (str(exc), holders(exc, needle))
+        assert not [e for e in chain(exc) if isinstance(e, UnicodeError)], str(exc)
+    assert not sent
+
+
+def test_hmac_with_the_key_where_the_algorithm_goes_echoes_none_of_it(secrets: Set[str]) -> None:
+    exc = raised(lambda: Hash.hmac("appid=wx1&mch_id=1", "sha256", KNOWN_SECRET))  # PHP's hash_hmac order
+    assert_clean(secrets, exc)
+    for i in range(len(KNOWN_SECRET) - 15):
+        assert not holders(exc, KNOWN_SECRET[i:i + 16]), (KNOWN_SECRET[i:i + 16], holders(exc, KNOWN_SECRET[i:i + 16]))
+    assert "sha256" in str(exc)  # it says what would work
+    assert Hash.hmac("a=1", KNOWN_SECRET, "SHA512") == Hash.hmac("a=1", KNOWN_SECRET, "sha512")
+
+
+def test_settings_and_merchant_hold_their_secrets_wrapped(sb: Sandbox, secrets: Set[str]) -> None:
+    import pickle
+
+    from wechatpay_chain.settings import settings_from_env
+    from wechatpay_chain.v2 import merchant_cert
+
+    settings = settings_from_env({"WECHATPAY_MCHID": "1", "WECHATPAY_APIV3_KEY": KNOWN_APIV3,
+                                  "WECHATPAY_SECRET": KNOWN_SECRET})
+    for text in (repr(settings), str(vars(settings)), str(dataclasses.asdict(settings))):
+        assert KNOWN_APIV3 not in text and KNOWN_SECRET not in text, text
+    with pytest.raises(TypeError):
+        pickle.dumps(settings)
+    factory = settings.factory_config()
+    assert factory["apiv3_key"] == KNOWN_APIV3 and factory["secret"] == KNOWN_SECRET
+
+    pem = sb.merchant_private_key_pem
+    lines = [ln for ln in pem.splitlines() if not ln.startswith("-----")]
+    for merchant in ({"cert": sb.platform_certificate_pem, "key": pem, "passphrase": KNOWN_SECRET},
+                     {"cert": (sb.platform_certificate_pem, KNOWN_SECRET), "key": (pem, KNOWN_SECRET)}):
+        with Builder.factory(config(sb, secret=None, apiv3_key=None, merchant=merchant)) as client:
+            cfg = client.get_driver().config
+            for text in (str(vars(cfg)), repr(cfg.merchant), str(dataclasses.asdict(cfg)),
+                         str(vars(client.get_driver()))):
+                assert KNOWN_SECRET not in text and not any(ln in text for ln in lines), text[:200]
+            with pytest.raises(TypeError):
+                pickle.dumps(cfg.merchant)
+            _, key_file = merchant_cert(cfg)  # unwrapped where the key file is made
+            with open(key_file) as fh:
+                assert fh.read() == pem
+
+
+def test_a_sign_type_typo_leaves_the_secret_in_no_frame(sb: Sandbox, secrets: Set[str]) -> None:
+    import traceback
+
+    with Builder.factory(config(sb)) as client:
+        exc = raised(lambda: client.v2.pay.orderquery.post(xml={"mch_id": sb.mchid, "sign_type": "SHA1"}))
+    assert "SHA1" in str(exc)
+    te: Any = traceback.TracebackException.from_exception(exc, capture_locals=True)
+    while te is not None:
+        for frame in te.stack:
+            for name, value in (frame.locals or {}).items():
+                assert KNOWN_SECRET not in value, f"{frame.name}():{name}"
+        te = te.__cause__ or te.__context__
+
+
+def test_a_sensitive_value_in_an_apiv2_body_is_refused_before_io(sb: Sandbox, secrets: Set[str]) -> None:
+    sent: List[Any] = []
+    with Builder.factory(config(sb, handler=sent.append)) as client:
+        for fields in ({"mch_id": sb.mchid, "name": Sensitive(NAME)},):
+            exc = raised(lambda f=fields: client.v2.pay.orderquery.post(xml=f))
+            assert isinstance(exc, InvalidArgumentError)
+            assert "Sensitive" in str(exc) and "no automatic field encryption" in str(exc), str(exc)
+            assert_clean(secrets, exc)
+        exc = raised(lambda: client.v2.pay.orderquery.get(query={"mch_id": sb.mchid, "name": Sensitive(NAME)}))
+        assert "no automatic field encryption" in str(exc)
+    assert not sent

@@ -245,7 +245,7 @@ def _remote_checks(check: Checklist, settings: Any, key: Any, loaded: Dict[str, 
         check.skip(apiv3, "`apiv3_key` is not configured")
         return
     try:
-        usable, skipped = decrypt_certificates(response, settings.apiv3_key)
+        usable, skipped = decrypt_certificates(response, settings.apiv3_key.reveal())
     except DecryptionError:
         check.fail(apiv3, "the platform certificates do not decrypt: the apiv3_key is wrong")
         return

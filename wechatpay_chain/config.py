@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, Generic, Mapping, Optional, Tuple, TypeVar
 
 from . import __version__
 from .crypto import Rsa, RsaKey
@@ -67,15 +67,19 @@ def user_agent(http: str) -> str:
     )
 
 
-class Secret:
-    """A key the config holds (APIv2 secret, APIv3 key): redacted in repr, str and vars() dumps."""
+_T = TypeVar("_T")
+
+
+class Secret(Generic[_T]):
+    """A key the config holds (APIv2 secret, APIv3 key, the mTLS key and its passphrase): redacted in repr,
+    str and vars() dumps, and never pickled."""
 
     __slots__ = ("_value",)
 
-    def __init__(self, value: str) -> None:
+    def __init__(self, value: _T) -> None:
         self._value = value
 
-    def reveal(self) -> str:
+    def reveal(self) -> _T:
         return self._value
 
     def __repr__(self) -> str:
@@ -88,6 +92,13 @@ class Secret:
 
     def __reduce__(self) -> Any:
         raise TypeError("secrets cannot be pickled")
+
+    # immutable: a copy is itself (so dataclasses.asdict and copy.deepcopy show Secret('***'), not the value)
+    def __copy__(self) -> Secret[_T]:
+        return self
+
+    def __deepcopy__(self, memo: Any) -> Secret[_T]:
+        return self
 
 
 @dataclass(frozen=True)
@@ -107,8 +118,9 @@ class Config:
     clock: Callable[[], int] = Formatter.timestamp
     nonce: Callable[[], str] = Formatter.nonce
     max_clock_offset: int = 300
-    secret: Optional[Secret] = field(default=None, repr=False)
-    apiv3_key: Optional[Secret] = field(default=None, repr=False)
+    secret: Optional[Secret[str]] = field(default=None, repr=False)
+    apiv3_key: Optional[Secret[str]] = field(default=None, repr=False)
+    #: as given, but `key`, `passphrase` and a (cert, passphrase) pair or PKCS#12 bytes held in a Secret
     merchant: Mapping[str, Any] = field(default_factory=dict, repr=False)
     transport_options: Mapping[str, Any] = field(default_factory=dict)
     handler: Any = None
@@ -250,7 +262,7 @@ def build_config(config: Mapping[str, Any]) -> Config:
         max_clock_offset=offset,
         secret=Secret(config["secret"]) if config.get("secret") else None,
         apiv3_key=Secret(config["apiv3_key"]) if config.get("apiv3_key") else None,
-        merchant=dict(merchant),
+        merchant=_hide_merchant(merchant),
         transport_options=transport_options,
         handler=config.get("handler"),
         custom_verifier=verifier is not None,
@@ -258,6 +270,22 @@ def build_config(config: Mapping[str, Any]) -> Config:
         apiv3=apiv3,
         crypto_threads=threads,
     )
+
+
+def _hide_merchant(merchant: Mapping[str, Any]) -> Dict[str, Any]:
+    """The mTLS material with its secrets wrapped (unwrapped only where the key files are made, v2.merchant_cert):
+    the key and the passphrase; `cert` too when it is a (cert, passphrase) pair or PKCS#12 bytes (they hold the key)."""
+    out: Dict[str, Any] = {}
+    for name, value in merchant.items():
+        secret = name in ("key", "passphrase") or (
+            name == "cert"
+            and (
+                isinstance(value, (list, tuple))
+                or (isinstance(value, (bytes, bytearray, memoryview)) and b"-----BEGIN" not in bytes(value))
+            )
+        )
+        out[name] = Secret(value) if secret and value is not None and not isinstance(value, Secret) else value
+    return out
 
 
 def check_timeout(timeout: Any, name: str) -> None:

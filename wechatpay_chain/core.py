@@ -157,7 +157,8 @@ def signing_body(opts: Options) -> Tuple[str, Any]:
         try:
             return body, body.encode("utf-8", "surrogateescape")
         except UnicodeEncodeError:
-            raise InvalidArgumentError("`body` is not encodable text (a lone surrogate)") from None
+            pass  # raised below, outside the handler: the UnicodeEncodeError holds the whole body
+        raise InvalidArgumentError("`body` is not encodable text (a lone surrogate)")
     if isinstance(body, (bytes, bytearray)):
         return bytes(body).decode("utf-8", "surrogateescape"), bytes(body)
     meta = getattr(body, "signing_text", None)  # MediaUtil: signed over its `meta` JSON, PHP-style
@@ -208,7 +209,13 @@ def build_v3(
             text = _JSON.encode(doc)
         except (TypeError, ValueError) as exc:
             raise InvalidArgumentError(f"`json` is not JSON-serialisable: {exc}") from None
-        body: Any = text.encode("utf-8")
+        body: Any = None
+        try:
+            body = text.encode("utf-8")
+        except UnicodeEncodeError:
+            pass  # raised below, outside the handler: the UnicodeEncodeError holds the whole body
+        if body is None:
+            raise InvalidArgumentError("`json` holds text that is not encodable (a lone surrogate)")
     else:
         if paths:
             raise InvalidArgumentError("`encrypt` applies to `json` bodies only")

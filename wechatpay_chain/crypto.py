@@ -50,13 +50,26 @@ _PROTOCOLS = {"private.pkcs1": "RSA PRIVATE KEY", "private.pkcs8": "PRIVATE KEY"
 _ASN1_OID_RSAENCRYPTION = bytes.fromhex("300d06092a864886f70d0101010500")
 
 
+def not_a_path(path: str) -> bool:
+    """True for key text given where a file path goes: PEM, several lines, or too long for a file name (an
+    armour-less key is ~1,600 base64 characters). Such a "path" is never echoed in a message."""
+    return len(path) > 255 or "-----BEGIN" in path or "\n" in path or "\r" in path
+
+
+def shown_path(path: str) -> str:
+    """A path for an error message: its repr, unless `not_a_path` says it is key text."""
+    return "(not a readable path; its text is not shown)" if not_a_path(path) else repr(path)
+
+
 def _to_bytes(value: Any, what: str = "input") -> bytes:
     """str is UTF-8; bytes that are not (carried in a str by 'surrogateescape') come back exactly."""
     if isinstance(value, str):
         try:
             return value.encode("utf-8", "surrogateescape")
         except UnicodeEncodeError:
-            raise InvalidArgumentError(f"The {what} is not encodable text (a lone surrogate)") from None
+            pass
+        # raised outside the handler: the UnicodeEncodeError holds the whole value and would ride as __context__
+        raise InvalidArgumentError(f"The {what} is not encodable text (a lone surrogate)")
     if isinstance(value, (bytes, bytearray, memoryview)):
         return bytes(value)
     raise InvalidArgumentError(f"The {what} must be str or bytes, got {type(value).__name__}.")
@@ -78,7 +91,9 @@ def _utf8(data: bytes) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
-        raise DecryptionError("The decrypted plaintext is not UTF-8 text.") from None
+        pass
+    # outside the handler, so the UnicodeDecodeError (it holds the whole plaintext) is no __context__
+    raise DecryptionError("The decrypted plaintext is not UTF-8 text.")
 
 
 @functools.cache
@@ -233,6 +248,34 @@ def _from_text(text: str, passphrase: Optional[bytes], want_private: bool, what:
     )
 
 
+def _pem_text(data: bytes) -> Optional[str]:
+    """UTF-8 text, or None for binary (DER, PKCS#12) bytes; the UnicodeDecodeError does not outlive this."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def _read_pem_file(path: str, what: str) -> str:
+    """The text of a PEM file; every failure is an InvalidArgumentError with nothing chained to it."""
+    if "-----BEGIN" in path:
+        raise InvalidArgumentError(
+            f"Cannot load {what}: the file:// path looks like PEM text, not a file path: "
+            f"pass the key itself as {what} (without file://), or a path"
+        )
+    try:
+        data = Path(path).read_bytes()
+    except (OSError, ValueError) as exc:  # ValueError: an embedded NUL
+        reason = getattr(exc, "strerror", None) or "not a readable path"
+    else:
+        text = _pem_text(data)
+        if text is not None:
+            return text
+        reason = "binary (DER or PKCS#12), not PEM text"
+    # raised outside the handlers: the OSError names the path, a UnicodeDecodeError holds the file
+    raise InvalidArgumentError(f"Cannot load {what}: cannot read the PEM file {shown_path(path)}: {reason}.")
+
+
 class Rsa:
     """PHP's ``WeChatPay\\Crypto\\Rsa``: key loading, RSA-OAEP(SHA-1) and SHA256withRSA."""
 
@@ -273,18 +316,13 @@ class Rsa:
                 raise InvalidArgumentError("Cannot load privateKey: a certificate holds a public key only.")
             return thing.public_key
         if isinstance(thing, (bytes, bytearray, memoryview)):
-            try:
-                thing = bytes(thing).decode("utf-8")
-            except UnicodeDecodeError:
-                raise InvalidArgumentError(f"Cannot load {what}: expected PEM text, got binary bytes.") from None
+            thing = _pem_text(bytes(thing))
+            if thing is None:  # DER or PKCS#12 key bytes: no UnicodeDecodeError (it holds them) is chained
+                raise InvalidArgumentError(f"Cannot load {what}: expected PEM text, got binary bytes.")
         if not isinstance(thing, str):
             raise InvalidArgumentError(f"Cannot load {what} from({thing.__class__.__name__}).")
         if thing.startswith("file://"):
-            path = thing[len("file://"):]
-            try:
-                thing = Path(path).read_bytes().decode("utf-8")
-            except (OSError, UnicodeDecodeError) as exc:
-                raise InvalidArgumentError(f"Cannot load {what}: cannot read the PEM file {path!r}.") from exc
+            thing = _read_pem_file(thing[len("file://"):], what)
         return _from_text(thing, passphrase, want_private, what)
 
     @staticmethod

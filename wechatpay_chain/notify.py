@@ -171,7 +171,8 @@ def _to_body(body: Body) -> bytes:
         try:
             return body.encode("utf-8", "surrogateescape")
         except UnicodeEncodeError:
-            raise VerificationError("the notification body is not text that can be verified") from None
+            pass  # raised below, outside the handler: the UnicodeEncodeError holds the whole body
+        raise VerificationError("the notification body is not text that can be verified")
     if isinstance(body, (bytes, bytearray, memoryview)):
         return bytes(body)
     raise InvalidArgumentError(f"body must be the raw request body as bytes or str, not {type(body).__name__}")

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import configparser
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Union
 
-from .crypto import Rsa
+from .config import Secret
+from .crypto import Rsa, not_a_path, shown_path
 from .errors import InvalidArgumentError
 
 __all__ = ["Settings", "read_settings", "settings_from_env", "load_config", "ENVIRONMENT"]
@@ -46,8 +48,8 @@ class Settings:
     serial: Optional[str] = None
     private_key: Optional[Path] = None
     certs: Dict[str, Path] = field(default_factory=dict)
-    apiv3_key: Optional[str] = field(default=None, repr=False)
-    secret: Optional[str] = field(default=None, repr=False)
+    apiv3_key: Optional[Secret[str]] = field(default=None, repr=False)
+    secret: Optional[Secret[str]] = field(default=None, repr=False)
     base_uri: Optional[str] = None
     merchant_certificate: Optional[Path] = None
     source: str = "environment"
@@ -58,7 +60,7 @@ class Settings:
         for name in ("mchid", "serial", "apiv3_key", "secret", "base_uri"):
             value = getattr(self, name)
             if value:
-                config[name] = value
+                config[name] = value.reveal() if isinstance(value, Secret) else value
         if self.private_key is not None:
             config["privateKey"] = Rsa.from_(_read(self.private_key, "private_key"), Rsa.KEY_TYPE_PRIVATE)
         if self.certs:
@@ -68,17 +70,36 @@ class Settings:
         return config
 
 
-def _read(path: Path, what: str) -> str:
+def _read_text(path: Path) -> Union[str, OSError, UnicodeDecodeError]:
+    """The UTF-8 text of a file, or why not; a caller raises outside any handler, so that no UnicodeDecodeError
+    (it holds the whole file: a DER key, a config with secrets) rides along as __context__."""
     try:
         return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        reason = getattr(exc, "strerror", None) or type(exc).__name__
-        raise InvalidArgumentError(f"{what}: cannot read {str(path)!r}: {reason}") from None
+        return exc
+
+
+def _reason(exc: Union[OSError, UnicodeDecodeError]) -> str:
+    if isinstance(exc, UnicodeDecodeError):
+        return "not UTF-8 text (a binary DER or PKCS#12 file? give the PEM file)"
+    return exc.strerror or type(exc).__name__
+
+
+def _read(path: Path, what: str) -> str:
+    text = _read_text(path)
+    if isinstance(text, str):
+        return text
+    raise InvalidArgumentError(f"{what}: cannot read {shown_path(str(path))}: {_reason(text)}")
 
 
 def _path(value: Any, base: Optional[Path], what: str) -> Path:
     if not isinstance(value, str) or not value:
         raise InvalidArgumentError(f"{what} must be a file path")
+    if not_a_path(value):  # PEM, several lines or too long: key text, which no message may echo
+        kind = "PEM text" if "-----BEGIN" in value else "key text"
+        use = "pass the key itself as privateKey to Builder.factory, or a path" if what == "private_key" else (
+            "give the path of the PEM file")
+        raise InvalidArgumentError(f"{what} looks like {kind}, not a file path: {use}")
     text = value[len("file://"):] if value.startswith("file://") else value
     path = Path(os.path.expanduser(text))
     return path if path.is_absolute() or base is None else base / path
@@ -97,7 +118,18 @@ def _build(values: Mapping[str, Any], certs: Mapping[str, Any], base: Optional[P
             value = str(value)
         if not isinstance(value, str):
             raise InvalidArgumentError(f"{source}: `{name}` must be a string")
-        out[name] = _path(value, base, name) if name in ("private_key", "merchant_certificate") else value.strip()
+        if name in ("private_key", "merchant_certificate"):
+            out[name] = _path(value, base, name)
+        elif name in _SECRET:
+            out[name] = Secret(value.strip())
+        else:
+            out[name] = value.strip()
+    misplaced = sorted(set(map(str, certs)) & set(_SCALARS))
+    if misplaced:  # e.g. the APIv3 key under [certs]: its value is no path, and is not echoed as one
+        raise InvalidArgumentError(
+            f"{source}: {', '.join(misplaced)} under [certs]: settings go in [wechatpay]; "
+            "[certs] maps platform serials and PUB_KEY_ID_... ids to PEM files"
+        )
     out["certs"] = {str(k): _path(v, base, f"certs[{k}]") for k, v in certs.items()}
     return Settings(source=source, **out)
 
@@ -112,19 +144,55 @@ def _load_toml(text: str, source: str) -> Dict[str, Any]:
             raise InvalidArgumentError(
                 f"{source}: TOML needs Python 3.11+ or `pip install tomli`; or write the same keys as INI"
             ) from None
+    problem = ""
     try:
         return dict(tomllib.loads(text))
     except ValueError as exc:
-        raise InvalidArgumentError(f"{source}: not valid TOML: {exc}") from None
+        problem = _toml_problem(str(exc))
+    # raised outside the handler: a TOMLDecodeError may hold the document (Python 3.14: `doc`)
+    raise InvalidArgumentError(f"{source}: not valid TOML: {problem}")
+
+
+_TOML_AT = re.compile(r"^(.*?)\s*\(at (line \d+, column \d+|end of document)\)")
+
+
+def _toml_problem(message: str) -> str:
+    """'Invalid value (at line 2, column 13)' -> the same; a reason quoting the text ('Illegal character ..') is cut."""
+    found = _TOML_AT.match(message)
+    if found is None:
+        return "a syntax error"
+    reason, where = found.groups()
+    reason = reason if re.fullmatch(r"[A-Za-z ,]{1,60}", reason) else "a syntax error"
+    return f"{reason} (at {where})"
+
+
+def _ini_problem(exc: configparser.Error) -> str:
+    """One line naming the line number only: a configparser error quotes the offending line (a secret, say)."""
+    if isinstance(exc, configparser.MissingSectionHeaderError):
+        return f"no [section] header before line {exc.lineno}"
+    lineno = getattr(exc, "lineno", None)
+    at = f" (line {lineno})" if isinstance(lineno, int) else ""
+    if isinstance(exc, configparser.ParsingError):
+        lines = sorted({int(number) for number, _ in exc.errors})
+        where = f" {', '.join(map(str, lines))}" if lines else at
+        return f"cannot parse line{where} (expected `name = value`)"
+    if isinstance(exc, configparser.DuplicateOptionError):
+        return f"a setting given twice{at}"
+    if isinstance(exc, configparser.DuplicateSectionError):
+        return f"a section given twice{at}"
+    return type(exc).__name__ + at
 
 
 def _load_ini(text: str, source: str) -> Dict[str, Any]:
     parser = configparser.ConfigParser(interpolation=None)
     parser.optionxform = str  # type: ignore[assignment,method-assign]  # serials are case-sensitive
+    problem = ""
     try:
         parser.read_string(text, source)
     except configparser.Error as exc:
-        raise InvalidArgumentError(f"{source}: not valid INI: {str(exc).splitlines()[0]}") from None
+        problem = _ini_problem(exc)
+    if problem:  # raised outside the handler: the configparser error holds the offending line
+        raise InvalidArgumentError(f"{source}: not valid INI: {problem}")
     return {name: dict(parser[name]) for name in parser.sections()}
 
 
@@ -132,11 +200,9 @@ def read_settings(path: Union[str, os.PathLike[str]]) -> Settings:
     """Read a `.toml` file (TOML) or any other file (INI); every problem is one InvalidArgumentError line."""
     file = Path(path)
     source = str(file)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = getattr(exc, "strerror", None) or type(exc).__name__
-        raise InvalidArgumentError(f"config file {source!r}: {reason}") from None
+    text = _read_text(file)
+    if not isinstance(text, str):
+        raise InvalidArgumentError(f"config file {shown_path(source)}: {_reason(text)}")
     doc = _load_toml(text, source) if file.suffix.lower() == ".toml" else _load_ini(text, source)
     section = doc.get("wechatpay", {})
     top = {k: v for k, v in doc.items() if not isinstance(v, dict)}  # TOML may put the keys at the top level

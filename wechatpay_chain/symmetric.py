@@ -112,12 +112,20 @@ class Hash:
     @staticmethod
     def hmac(thing: Text, key: Text, algorithm: str = "sha256") -> str:
         """PHP ``Hash::hmac``: HMAC(key, thing + '&key=' + key), lower hex."""
-        secret = _to_bytes(key, "key")
-        name = algorithm.lower().replace("/", "_").replace("-", "_")
+        secret, data = _to_bytes(key, "key"), _to_bytes(thing)
+        name = algorithm.lower().replace("/", "_").replace("-", "_") if isinstance(algorithm, str) else ""
+        ctx: Optional[_hmac.HMAC] = None
         try:
-            ctx = _hmac.new(secret, _to_bytes(thing), name)
+            ctx = _hmac.new(secret, data, name)
         except (ValueError, TypeError):
-            raise InvalidArgumentError(f"Unsupported hash algorithm {algorithm!r:.32}.") from None
+            pass
+        if ctx is None:
+            # The name is never echoed: PHP's hash_hmac($algo, $data, $key) order puts the key here. Raised
+            # outside the handler, as the digest error names it too.
+            raise InvalidArgumentError(
+                "Unsupported hash algorithm (not shown, it may be a key given in its place): use a hashlib "
+                "name such as sha256 (the default), sha512, sha1 or md5; the arguments are (data, key, algorithm)."
+            )
         ctx.update(b"&key=" + secret)
         return ctx.hexdigest()
 

@@ -36,7 +36,8 @@ def _quote(s: str, safe: str) -> str:
     try:
         return quote(s, safe=safe)
     except UnicodeEncodeError:
-        raise InvalidArgumentError("a URI-template value or literal is not encodable text (a lone surrogate)") from None
+        pass  # raised below, outside the handler: the UnicodeEncodeError holds the whole value
+    raise InvalidArgumentError("a URI-template value or literal is not encodable text (a lone surrogate)")
 
 
 def _enc_u(s: str) -> str:

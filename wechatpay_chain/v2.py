@@ -15,15 +15,16 @@ import shutil
 import tempfile
 import threading
 import weakref
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Any, Dict, Mapping, Optional, Tuple, Union
 
-from .config import Config
+from .config import Config, Secret
 from .core import Flow, Options, api_path, build_url, raise_for_status, request_headers, request_timeout, signing_body
-from .crypto import Hash
+from .crypto import Hash, shown_path
 from .errors import ApiError, InvalidArgumentError, VerificationError
 from .formatter import Formatter
 from .models import Request, Response
 from .retry import attempts, ready
+from .sensitive import Sensitive
 from .transformer import Transformer
 
 __all__ = [
@@ -79,13 +80,18 @@ BILLS = frozenset({"/pay/downloadbill", "/pay/downloadfundflow", "/sandboxnew/pa
 _MCHID_KEYS = ("mch_id", "mchid", "combine_mch_id")
 
 
-def sign_v2(data: Mapping[str, Any], secret: str, sign_type: str) -> str:
-    """PHP: ``Hash::sign($type, Formatter::queryStringLike(Formatter::ksort($data)), $secret)``."""
+def sign_v2(data: Mapping[str, Any], secret: Union[str, Secret[str]], sign_type: str) -> str:
+    """PHP: ``Hash::sign($type, Formatter::queryStringLike(Formatter::ksort($data)), $secret)``.
+
+    ``secret`` may be the config's ``Secret``: it is revealed last, after every check, so no failing frame
+    holds it as a local.
+    """
+    if sign_type not in (Hash.ALGO_MD5, Hash.ALGO_HMAC_SHA256):
+        raise InvalidArgumentError(f"sign_type {sign_type!r:.40} is neither MD5 nor HMAC-SHA256")
     message = Formatter.query_string_like(Formatter.ksort(data))
     log.debug("APIv2 %s string to sign, key not shown: %r", sign_type, message)
-    sign = Hash.sign(sign_type, message, secret)
-    if sign is None:
-        raise InvalidArgumentError(f"sign_type {sign_type!r:.40} is neither MD5 nor HMAC-SHA256")
+    sign = Hash.sign(sign_type, message, secret.reveal() if isinstance(secret, Secret) else secret)
+    assert sign is not None  # the sign_type was checked above
     return sign
 
 
@@ -108,6 +114,15 @@ def prepare_v2(
     for name in ("json", "encrypt"):
         if opts.get(name) is not None:
             raise InvalidArgumentError(f"`{name}` is an APIv3 option; APIv2 (v2/...) takes `xml`")
+    for name in ("xml", "query"):
+        fields = opts.get(name)
+        for key, value in fields.items() if isinstance(fields, Mapping) else ():
+            if isinstance(value, Sensitive):
+                raise InvalidArgumentError(
+                    f"APIv2 field {str(key)[:40]!r} is a Sensitive value: APIv2 has no automatic field "
+                    "encryption, and it would be sent as the text \"Sensitive('***')\"; encrypt it as that API "
+                    "documents (e.g. Rsa.encrypt with the key it names) and pass the result as a str"
+                )
     if not config.secret:
         raise InvalidArgumentError("APIv2 (v2/...) needs the config `secret` (the 32-byte APIv2 key)")
     cert = merchant_cert(config) if opts.get("security") is True else None
@@ -133,7 +148,7 @@ def prepare_v2(
     if nonceless is None or nonceless is False:
         if data.get("nonce_str") is None:
             data["nonce_str"] = config.nonce()
-    data["sign"] = sign_v2(data, config.secret.reveal(), str(sign_type))
+    data["sign"] = sign_v2(data, config.secret, str(sign_type))
     if as_body:
         url = build_url(config, template, variables, opts.get("query"))
         body: Optional[bytes] = Transformer.to_xml(data).encode("utf-8")
@@ -197,7 +212,7 @@ def verify_v2(config: Config, request: Request, response: Response) -> Response:
             raise VerificationError("the APIv2 reply carries no `sign`", response)
         sign_type = Hash.ALGO_HMAC_SHA256 if len(sign) == 64 else Hash.ALGO_MD5
         assert config.secret is not None
-        if not Hash.equals(sign_v2(data, config.secret.reveal(), sign_type), sign):
+        if not Hash.equals(sign_v2(data, config.secret, sign_type), sign):
             raise VerificationError(f"the APIv2 reply's {sign_type} `sign` does not verify", response)
     _fail(data, response)
     return response
@@ -242,9 +257,8 @@ def _read(thing: Any, what: str) -> Tuple[bytes, Optional[str]]:
     except OSError as exc:
         reason = exc.strerror
     # raised outside the handler so no OSError (which names the path) rides along as __context__;
-    # an armour-less key is ~1,600 base64 characters: never echo anything that long
-    shown = repr(path) if len(path) <= 255 else "(not a readable path; its text is not shown)"
-    raise InvalidArgumentError(f"merchant[{what!r}]: cannot read {shown}: {reason}")
+    # key text given as a path (an armour-less body, several lines) is never echoed
+    raise InvalidArgumentError(f"merchant[{what!r}]: cannot read {shown_path(path)}: {reason}")
 
 
 def _pkcs12(content: bytes, passphrase: Any) -> Tuple[bytes, bytes]:
@@ -280,11 +294,17 @@ def _decrypt_key(content: bytes, passphrase: Any) -> bytes:
     raise InvalidArgumentError("merchant['key'] does not load (wrong passphrase, or not a private key)")
 
 
+def _reveal(merchant: Mapping[str, Any], name: str) -> Any:
+    """config.merchant holds the key and passphrase wrapped in a Secret (see config._hide_merchant)."""
+    value = merchant.get(name)
+    return value.reveal() if isinstance(value, Secret) else value
+
+
 def _materialise(merchant: Mapping[str, Any]) -> Tuple[Optional[str], Optional[str], Dict[str, bytes]]:
     """(cert path, key path, files to write): paths are reused as they are whenever OpenSSL can load them."""
-    passphrase = merchant.get("passphrase")
-    cert, cert_pass = _split(merchant.get("cert"), passphrase)
-    key, key_pass = _split(merchant.get("key"), passphrase)
+    passphrase = _reveal(merchant, "passphrase")
+    cert, cert_pass = _split(_reveal(merchant, "cert"), passphrase)
+    key, key_pass = _split(_reveal(merchant, "key"), passphrase)
     if cert is None:
         raise InvalidArgumentError(
             "security=True needs the merchant certificate: config `merchant={'cert': ..., 'key': ...}`"
