@@ -277,3 +277,32 @@ def test_server_certificate_is_checked_unless_verify_is_false(server: Server, pk
         else:
             _check(sync_call(client), server)
             _check(asyncio.run(async_call()), server)
+
+
+def test_a_key_that_does_not_match_the_certificate_is_a_connect_error_on_both_paths(server: Server, pki: Pki) -> None:
+    """Nothing is sent either way; the async path raised a bare ssl.SSLError from building its TLS context."""
+    merchant = {"cert": str(pki.client_cert), "key": str(pki.server_key)}  # a key, but not the certificate's
+    with make(server, pki, merchant) as client:
+        with pytest.raises(TransportError) as sync_info:
+            client.v2.secapi.pay.refund.post(xml=XML, security=True)
+
+        async def go() -> TransportError:
+            with pytest.raises(TransportError) as info:
+                await client.v2.secapi.pay.refund.post_async(xml=XML, security=True)
+            await client.get_driver().close_async()
+            return info.value
+
+        async_error = asyncio.run(go())
+    assert sync_info.value.kind == async_error.kind == "connect"
+    assert "KEY_VALUES_MISMATCH" in str(async_error)
+
+
+KEY_LINE = "MIIEvgIBADANBgkqhkiG9w0BAQEFAASCBKgwggSkAgEAAoIBAQCPhenagL4oTc+D"
+
+
+@pytest.mark.parametrize("key", [KEY_LINE, "/tmp/x\0MIIEvgIBA"])
+def test_a_key_line_or_a_nul_where_a_key_path_goes_is_refused_unshown(server: Server, pki: Pki, key: str) -> None:
+    with make(server, pki, {"cert": str(pki.client_cert), "key": key}) as client:
+        with pytest.raises(InvalidArgumentError) as info:
+            client.v2.secapi.pay.refund.post(xml=XML, security=True)
+    assert "MIIEvgIBA" not in str(info.value) and "not shown" in str(info.value)

@@ -50,10 +50,18 @@ _PROTOCOLS = {"private.pkcs1": "RSA PRIVATE KEY", "private.pkcs8": "PRIVATE KEY"
 _ASN1_OID_RSAENCRYPTION = bytes.fromhex("300d06092a864886f70d0101010500")
 
 
+#: a line of base64 key text (PEM lines are 64 characters); a path this long with no `.`, `_` or `-` is rare,
+#: and the only cost of a false match is that the path is not shown
+_KEY_LINE = re.compile(r"[A-Za-z0-9+/=]{40,}")
+
+
 def not_a_path(path: str) -> bool:
-    """True for key text given where a file path goes: PEM, several lines, or too long for a file name (an
-    armour-less key is ~1,600 base64 characters). Such a "path" is never echoed in a message."""
-    return len(path) > 255 or "-----BEGIN" in path or "\n" in path or "\r" in path
+    """True for key text given where a file path goes: PEM, several lines, a line of base64, or too long for a
+    file name (an armour-less key is ~1,600 base64 characters). Such a "path" is never echoed in a message."""
+    return (
+        len(path) > 255 or "-----BEGIN" in path or "\n" in path or "\r" in path or "\0" in path
+        or _KEY_LINE.fullmatch(path) is not None
+    )
 
 
 def shown_path(path: str) -> str:

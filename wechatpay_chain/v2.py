@@ -256,6 +256,8 @@ def _read(thing: Any, what: str) -> Tuple[bytes, Optional[str]]:
             return fh.read(), path
     except OSError as exc:
         reason = exc.strerror
+    except ValueError:  # an embedded NUL
+        reason = "not a file path"
     # raised outside the handler so no OSError (which names the path) rides along as __context__;
     # key text given as a path (an armour-less body, several lines) is never echoed
     raise InvalidArgumentError(f"merchant[{what!r}]: cannot read {shown_path(path)}: {reason}")
