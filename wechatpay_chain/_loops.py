@@ -6,6 +6,8 @@ from __future__ import annotations
 import ssl
 from typing import Any, AsyncGenerator, Awaitable, Callable, Dict, Optional, Tuple
 
+from .errors import TransportError
+
 __all__ = ["until_loop_ends", "TlsContexts"]
 
 
@@ -15,6 +17,16 @@ class TlsContexts:
     def __init__(self, verify: Any) -> None:
         self.verify = verify
         self._made: Dict[Optional[Tuple[str, str]], ssl.SSLContext] = {}
+
+    def for_request(self, request: Any) -> ssl.SSLContext:
+        """`get` for a request's client certificate; one that does not load (a key that is not the certificate's,
+        say) is a TransportError of kind `connect`, as the sync transport reports it: nothing was sent."""
+        try:
+            return self.get(request.cert)
+        except (ssl.SSLError, OSError) as exc:
+            problem = f"{type(exc).__name__}: {getattr(exc, 'reason', None) or exc.strerror or 'does not load'}"
+        what = f"{request.method} {request.url.split('?', 1)[0]}"
+        raise TransportError(f"{what} failed: the client certificate and key do not load ({problem})", "connect")
 
     def get(self, cert: Optional[Tuple[str, str]]) -> ssl.SSLContext:
         ctx = self._made.get(cert)

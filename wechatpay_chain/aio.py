@@ -45,7 +45,7 @@ class AiohttpTransport:
         return session
 
     def _ssl_for(self, request: Request) -> Any:
-        return self._ssl if request.cert is None else self._tls.get(request.cert)
+        return self._ssl if request.cert is None else self._tls.for_request(request)
 
     def _timeout(self, timeout: Any) -> aiohttp.ClientTimeout:
         """A ClientTimeout per distinct value, built once."""
@@ -64,6 +64,7 @@ class AiohttpTransport:
             headers.setdefault("Content-Length", str(len(stream)))
             data = stream.__aiter__()
         what = f"{request.method} {request.url.split('?', 1)[0]}"
+        ssl_context = self._ssl_for(request)  # outside the try: a client key that does not load is `connect`
         try:
             r = await session.request(
                 request.method,
@@ -71,7 +72,7 @@ class AiohttpTransport:
                 headers=headers,
                 data=data,
                 timeout=self._timeout(request.timeout),
-                ssl=self._ssl_for(request),
+                ssl=ssl_context,
                 proxy=proxy,
                 allow_redirects=False,
             )

@@ -435,7 +435,7 @@ class H1Transport:
             entry = await self._new_state(loop)
         pools = entry[0]
         scheme, host, port, header = self._origin(request.url)
-        ctx = self._tls_for(request) if scheme == "https" else None
+        ctx = self._tls.for_request(request) if scheme == "https" else None
         key = (host, port, ctx)
         pool = pools.get(key)
         if pool is None:
@@ -482,16 +482,6 @@ class H1Transport:
         finally:
             slots.release()
         return Response.build(parser.status, parser.headers, content, request.url, parser.reason)
-
-    def _tls_for(self, request: Request) -> ssl.SSLContext:
-        """The TLS context for `verify` and the request's client certificate; a certificate or key that does not
-        load is a `connect` error, as the sync transport reports it (nothing was sent)."""
-        try:
-            return self._tls.get(request.cert)
-        except (ssl.SSLError, OSError) as exc:
-            problem = f"{type(exc).__name__}: {getattr(exc, 'reason', None) or exc.strerror or 'does not load'}"
-        what = f"{request.method} {request.url.split('?', 1)[0]}"
-        raise TransportError(f"{what} failed: the client certificate and key do not load ({problem})", "connect")
 
     async def _new_state(self, loop: asyncio.AbstractEventLoop) -> Tuple[Dict[Any, _Pool], Any]:
         for other in [lp for lp in list(self._states) if lp.is_closed()]:  # closed without asyncio.run's cleanup
