@@ -105,13 +105,60 @@ def encode_query(query: Any) -> str:
     )
 
 
+#: the characters a request target keeps as they are (RFC 3986 path and query characters); `%` only in an
+#: upper-case %XX escape. urllib3 (every sync path) re-encodes anything else before sending, yarl and h1 do
+#: not: only a target in this form is sent, by every transport, as the bytes it was signed as.
+TARGET_CHARS = re.compile(r"/[A-Za-z0-9._~!$&'()*+,;=:@/?%-]*").fullmatch
+BAD_ESCAPE = re.compile(r"%(?![0-9A-F]{2})").search
+_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}|[^A-Za-z0-9._~!$&'()*+,;=:@/?-]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    found = match.group(0)
+    if found[0] == "%" and len(found) == 3:
+        return found.upper()  # an escape: the same octet, in the one spelling every transport keeps
+    return "".join(f"%{b:02X}" for b in found.encode("utf-8", "surrogateescape"))  # a lone `%` is %25
+
+
+def canonical_target(target: str) -> str:
+    """The request target every transport sends unchanged, so the one signed is the one received.
+
+    Characters outside RFC 3986's path and query sets are percent-encoded (UTF-8), escapes are upper-cased
+    and a `%` that starts none is `%25` (what urllib3 does on the sync paths, after we signed). A trailing
+    `?` goes (requests and yarl drop it). A fragment (`#`) or a `.`/`..` path segment is refused: transports
+    drop the one and proxies collapse the other, and either would send something other than what was signed
+    (or address another endpoint)."""
+    path, mark, query = target.partition("?")
+    if "#" in target:
+        raise InvalidArgumentError(
+            f"request target {target[:80]!r} has a '#': a request carries no fragment; percent-encode it (%23) "
+            "if it is data"
+        )
+    if "/." in path and any(segment in (".", "..") for segment in path.split("/")):
+        raise InvalidArgumentError(
+            f"request path {path[:80]!r} has a '.' or '..' segment: proxies and servers collapse it, so the call "
+            "would reach another path than the one signed (check the URI-template variables)"
+        )
+    if mark and not query:
+        target = path
+    if TARGET_CHARS(target) and not ("%" in target and BAD_ESCAPE(target)):
+        return target
+    try:
+        return _ESCAPE.sub(_escape, target)
+    except UnicodeEncodeError:
+        pass  # a lone surrogate; raised below, outside the handler (the error holds the target)
+    raise InvalidArgumentError("the request target is not encodable text (a lone surrogate)")
+
+
 def build_url(config: Config, template: str, variables: Mapping[str, Any], query: Any) -> str:
     """The full URL, fully percent-encoded: exactly what is sent and (its target) signed."""
     path = uritemplate.expand(template, variables).lstrip("/")
     qs = encode_query(query)
     if qs:
         path += ("&" if "?" in path else "?") + qs
-    return config.base_uri + path
+    base = config.base_uri
+    cut = base.find("/", base.find("//") + 2)
+    return base[:cut] + canonical_target(base[cut:] + path)
 
 
 @functools.lru_cache(maxsize=64)

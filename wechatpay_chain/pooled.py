@@ -26,6 +26,7 @@ import urllib3.util.request
 import urllib3.util.url
 from urllib3.exceptions import ProtocolError, ReadTimeoutError, SSLError
 
+from .core import BAD_ESCAPE, TARGET_CHARS
 from .h1 import ProtocolError as H1ProtocolError
 from .h1 import ResponseParser
 from .models import Headers, Request, Response
@@ -82,11 +83,9 @@ _NO_BODY_METHODS: Optional[Container[str]] = getattr(urllib3.util.request, "_MET
 _CertificateError: Any = getattr(urllib3.connection, "CertificateError", ssl.CertificateError)
 #: urllib3 >= 1.25 percent-encodes the request target (`urlopen`); older releases sent it as given
 _encode_target: Callable[[str], str] = getattr(urllib3.util.url, "_encode_target", lambda target: target)
-#: a target `_encode_target` leaves as it is: path and query characters only (no fragment), and a `%` only in
-#: an upper-case %XX escape (a lone `%` or a lower-case escape is re-encoded). One character class covers both
-#: parts: the query allows what the path does, plus `?`, and the path ends at the first `?`.
-_TARGET_CHARS = re.compile(r"/[A-Za-z0-9._~!$&'()*+,;=:@/?%-]*").fullmatch
-_BAD_ESCAPE = re.compile(r"%(?![0-9A-F]{2})").search
+#: a target `_encode_target` leaves as it is (every target the core builds: `core.canonical_target`)
+_TARGET_CHARS = TARGET_CHARS
+_BAD_ESCAPE = BAD_ESCAPE
 #: obsolete line folding in a response header value; urllib3 2.8 replaces it with one space (RFC 9112 5.2)
 _OBS_FOLD = re.compile(r"(?:(?<![ \t])[ \t]+)?\r\n[ \t]+")
 _VALUE = operator.itemgetter(1)
