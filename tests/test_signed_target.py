@@ -117,3 +117,12 @@ def test_a_fragment_or_a_dot_segment_is_refused_before_io(sandbox: Sandbox, temp
     if before is not None:
         assert len(sandbox.requests) == before
     client.get_driver().close()
+
+
+@pytest.mark.parametrize("name", ["Content-Length", "transfer-encoding"])
+def test_a_framing_header_from_the_caller_is_refused_before_io(sandbox: Sandbox, name: str) -> None:
+    """A caller's Content-Length shorter than the body truncated what the service received."""
+    with pytest.raises(InvalidArgumentError, match="transport's to set"):
+        sandbox.client().v3.x.post(json={"a": 1}, headers={name: "2"})
+    with pytest.raises(InvalidArgumentError, match="transport's to set"):
+        sandbox.client(headers={name: "2"})

@@ -222,6 +222,7 @@ def build_config(config: Mapping[str, Any]) -> Config:
         isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
     ):
         raise InvalidArgumentError("`headers` must be a dict of str to str")
+    refuse_framing(headers)
     merchant = config.get("merchant") or {}
     if not isinstance(merchant, Mapping):
         raise InvalidArgumentError("`merchant` must be a dict like {'cert': ..., 'key': ...}")
@@ -286,6 +287,19 @@ def _hide_merchant(merchant: Mapping[str, Any]) -> Dict[str, Any]:
         )
         out[name] = Secret(value) if secret and value is not None and not isinstance(value, Secret) else value
     return out
+
+
+#: headers the transport sets from the body it sends; given by a caller they would contradict it (a
+#: Content-Length shorter than the body truncates what the service receives, and what it verifies)
+FRAMING_HEADERS = frozenset({"content-length", "transfer-encoding"})
+
+
+def refuse_framing(headers: Mapping[str, Any]) -> None:
+    for name in headers:
+        if isinstance(name, str) and name.lower() in FRAMING_HEADERS:
+            raise InvalidArgumentError(
+                f"header {name!r} is the transport's to set: it frames the body it sends (give the body only)"
+            )
 
 
 def check_timeout(timeout: Any, name: str) -> None:
