@@ -477,3 +477,38 @@ def test_post_async_same_bytes_and_checks() -> None:
     asyncio.run(go())
     assert sync_rec.requests[0].body == async_rec.requests[0].body
     assert len(async_rec.requests) == 2
+
+
+def _server_sign(fields: Mapping[str, str]) -> str:
+    """What the service computes: MD5 over the non-empty fields it received, sorted, `sign` left out."""
+    message = "&".join(f"{k}={v}" for k, v in sorted(fields.items()) if k != "sign" and v != "")
+    return hashlib.md5(f"{message}&key={SECRET}".encode()).hexdigest().upper()
+
+
+def test_a_get_query_sends_the_text_it_signed() -> None:
+    """True was signed as '1' and sent as 'true'; 0.1 + 0.2 signed as '0.3', sent as its repr."""
+    from urllib.parse import parse_qsl, urlsplit
+
+    rec = Recorder()
+    make(rec).v2.mchrisk.querymchrisk.get(query={"mch_id": MCHID, "on": True, "off": False, "sum": 0.1 + 0.2})
+    sent = dict(parse_qsl(urlsplit(rec.requests[0].url).query, keep_blank_values=True))
+    assert sent["on"] == "1" and sent["sum"] == "0.3" and sent["off"] == ""
+    assert sent["sign"] == _server_sign(sent)
+
+
+def test_an_xml_body_parses_back_to_the_fields_signed() -> None:
+    """A CR inside CDATA became LF in the service's parser, and False was signed as 'f=' but sent empty."""
+    rec = Recorder()
+    fields = {"mch_id": MCHID, "body": "a<b\r\nc", "plain": "x\ry", "off": False, "on": True}
+    make(rec).v2.pay.micropay.post(xml=fields)
+    received = Transformer.to_array(rec.requests[0].body.decode())
+    assert received["body"] == "a<b\r\nc" and received["plain"] == "x\ry"
+    assert received["sign"] == _server_sign(received)
+
+
+@pytest.mark.parametrize("fields", [{"body": "a\x01b"}, {"1bad": "x"}, {"a b": "x"}])
+def test_xml_fields_that_cannot_be_sent_as_signed_are_refused(fields: Dict[str, Any]) -> None:
+    rec = Recorder()
+    with pytest.raises(InvalidArgumentError, match="control character|element name"):
+        make(rec).v2.pay.micropay.post(xml={"mch_id": MCHID, **fields})
+    assert rec.requests == []

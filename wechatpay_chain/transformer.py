@@ -42,10 +42,17 @@ def _is_element_name_valid(name: str) -> bool:
 
 
 def _text(value: str) -> str:
-    """PHP ``content``: CDATA when the value holds any of ``<>&"``, else XMLWriter's text escaping."""
+    """PHP ``content``: CDATA when the value holds any of ``<>&"``, else XMLWriter's text escaping.
+
+    A CR inside CDATA is written as a character reference between two sections: XML parsers turn a raw CR
+    (CRLF) into LF, so the service would read, and verify the sign over, other text. (PHP's XMLWriter writes
+    it raw, with that effect.)"""
     if _NEEDS_CDATA(value):
         # libxml2 would emit a literal ``]]>`` and end the section early; split it safely instead.
-        return "<![CDATA[" + value.replace("]]>", "]]]]><![CDATA[>") + "]]>"
+        inner = value.replace("]]>", "]]]]><![CDATA[>")
+        if "\r" in inner:
+            inner = inner.replace("\r", "]]>&#13;<![CDATA[")
+        return "<![CDATA[" + inner + "]]>"
     if "\r" in value:
         return value.replace("\r", "&#13;")
     return value

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -21,11 +22,11 @@ from .config import Config, Secret
 from .core import Flow, Options, api_path, build_url, raise_for_status, request_headers, request_timeout, signing_body
 from .crypto import Hash, shown_path
 from .errors import ApiError, InvalidArgumentError, VerificationError
-from .formatter import Formatter
+from .formatter import Formatter, php_string
 from .models import Request, Response
 from .retry import attempts, ready
 from .sensitive import Sensitive
-from .transformer import Transformer
+from .transformer import Transformer, _is_element_name_valid
 
 __all__ = [
     "v2_flow",
@@ -78,6 +79,8 @@ NONE_SIGNATURE_RESPOND = frozenset(
 #: Bill downloads answer CSV or gzip on success, an XML document on failure.
 BILLS = frozenset({"/pay/downloadbill", "/pay/downloadfundflow", "/sandboxnew/pay/downloadbill"})
 _MCHID_KEYS = ("mch_id", "mchid", "combine_mch_id")
+#: characters XML 1.0 cannot carry, even escaped (a parser refuses the document, or the service signs other text)
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]").search
 
 
 def sign_v2(data: Mapping[str, Any], secret: Union[str, Secret[str]], sign_type: str) -> str:
@@ -142,6 +145,17 @@ def prepare_v2(
     for key, value in data.items():
         if isinstance(value, (Mapping, list, tuple, set)):
             raise InvalidArgumentError(f"APIv2 field {key!r} must be a scalar (JSON-encode nested data)")
+        # One text per field, signed and sent alike: PHP's cast (True -> '1', False/None -> '', 0.1 + 0.2 ->
+        # '0.3'), where the query used to send 'true' and the repr of the float. An empty one is left out of
+        # the signature, as the service leaves it out.
+        text = php_string(value)
+        if _NOT_XML(text):
+            raise InvalidArgumentError(f"APIv2 field {str(key)[:40]!r} holds a control character XML cannot carry")
+        if as_body and not (isinstance(key, str) and _is_element_name_valid(key)):
+            raise InvalidArgumentError(
+                f"APIv2 field name {str(key)[:40]!r} is not an XML element name (it would be sent as <item>)"
+            )
+        data[key] = text
     sign_type = data.get("sign_type")
     sign_type = Hash.ALGO_MD5 if sign_type is None else sign_type
     nonceless = opts.get("nonceless")
