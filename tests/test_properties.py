@@ -222,9 +222,8 @@ def _expected(doc: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def _leaf(text: str) -> str:
-    """Inside CDATA a parser normalises line ends (XML 1.0 section 2.11); elsewhere to_xml wrote CR as &#13;."""
-    if "\r" in text and any(c in text for c in '<>&"'):
-        return text.replace("\r\n", "\n").replace("\r", "\n")
+    """Every leaf comes back as written: a parser normalises line ends inside CDATA too (XML 1.0 section 2.11),
+    so to_xml writes a CR as &#13; there as well as in plain text (PHP's XMLWriter does not, in CDATA)."""
     return text
 
 
