@@ -332,3 +332,57 @@ def test_validity_window_and_serial_are_checked(cert_sb: Sandbox) -> None:
         decrypt_certificates(_body([current], "k" * 32, ["0A0B"]), "k" * 32)
     with pytest.raises(VerificationError, match="no certificate"):
         decrypt_certificates(Response.build(200, {}, b'{"data": []}'), "k" * 32)
+
+
+def test_a_download_cancelled_mid_call_does_not_leave_the_keyring_waiting(cert_sb: Sandbox) -> None:
+    """The in-flight mark is cleared by the flow's own `finally`: the drivers close the flow when a call is
+    interrupted, even if the caller keeps the exception (which held the suspended flow alive)."""
+    keyring = AutoKeyring(wait=5, min_interval=0.2)
+    client = cert_sb.client(certs=keyring)
+    cert_sb.inject("delay", path="/v3/certificates", seconds=1)
+    kept: List[BaseException] = []
+
+    async def main() -> None:
+        node = client.v3.pay.transactions.native
+        task = asyncio.ensure_future(node.post_async(json=order(cert_sb)))
+        await asyncio.sleep(0.3)  # inside the certificate download
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError as exc:
+            kept.append(exc)
+        assert not keyring._in_flight
+        await client.get_driver().close_async()
+
+    try:
+        asyncio.run(main())
+    finally:
+        cert_sb.clear_faults()
+    assert kept and not keyring._in_flight
+    time.sleep(0.2)  # the rate limit counts the cancelled attempt
+    started = time.monotonic()
+    assert client.v3.pay.transactions.native.post(json=order(cert_sb)).status_code == 200
+    assert time.monotonic() - started < 3  # it downloaded again, not waited 5 s for a download nobody runs
+    client.get_driver().close()
+
+
+def test_a_store_that_cannot_save_only_logs(cert_sb: Sandbox, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The certificates are verified and in use; a full disk or a bad path must not fail the payment call."""
+    (tmp_path / "file").write_text("")
+    keyring = AutoKeyring(store=DirectoryStore(tmp_path / "file" / "certs"))
+    client = cert_sb.client(certs=keyring)
+    with caplog.at_level("WARNING", logger="wechatpay_chain"):
+        assert client.v3.pay.transactions.native.post(json=order(cert_sb)).status_code == 200
+    assert keyring.fetched_at is not None and keyring.downloads == 1
+    assert any("not saved" in r.getMessage() for r in caplog.records)
+    client.get_driver().close()
+
+
+def test_rate_limits_run_on_a_clock_that_never_steps_back() -> None:
+    keyring = AutoKeyring(min_interval=0.05)
+    assert keyring._ticks is time.monotonic  # the default wall clock is only for certificate validity
+    keyring._last_attempt = time.monotonic()
+    keyring._clock = lambda: time.time() - 3600  # the wall clock steps back an hour (NTP)
+    assert not keyring.may_refresh("SERIAL")
+    time.sleep(0.06)
+    assert keyring.may_refresh("SERIAL")

@@ -47,21 +47,24 @@ def _offload(step: Offload) -> Any:
 
 def run(flow: FlowOf[T], send: SyncSend) -> T:
     """Drive a sans-I/O flow with a blocking transport."""
-    done, step = _step(flow, None, None)
-    while not done:
-        reply: Any = None
-        error: Optional[BaseException] = None
-        try:
-            if isinstance(step, Offload):
-                reply = _offload(step)
-            elif isinstance(step, Sleep):
-                time.sleep(step.seconds)
-            else:
-                reply = send(step)
-        except (TransportError, _Raised) as exc:
-            error = exc
-        done, step = _step(flow, reply, error)
-    return step  # type: ignore[no-any-return]
+    try:
+        done, step = _step(flow, None, None)
+        while not done:
+            reply: Any = None
+            error: Optional[BaseException] = None
+            try:
+                if isinstance(step, Offload):
+                    reply = _offload(step)
+                elif isinstance(step, Sleep):
+                    time.sleep(step.seconds)
+                else:
+                    reply = send(step)
+            except (TransportError, _Raised) as exc:
+                error = exc
+            done, step = _step(flow, reply, error)
+        return step  # type: ignore[no-any-return]
+    finally:
+        flow.close()  # interrupted (KeyboardInterrupt...): the flow's own cleanup runs now, not at its collection
 
 
 async def run_async(
@@ -75,26 +78,31 @@ async def run_async(
 
     loop = asyncio.get_running_loop()
     pool, other = (executor, None) if isinstance(executor, CryptoPool) else (None, executor)
-    done, step = _step(flow, None, None)
-    while not done:
-        reply: Any = None
-        error: Optional[BaseException] = None
-        try:
-            if isinstance(step, Offload):
-                if executor is None:
-                    reply = _offload(step)
-                elif pool is not None:
-                    reply = await pool.submit(loop, _offload, step)
+    try:
+        done, step = _step(flow, None, None)
+        while not done:
+            reply: Any = None
+            error: Optional[BaseException] = None
+            try:
+                if isinstance(step, Offload):
+                    if executor is None:
+                        reply = _offload(step)
+                    elif pool is not None:
+                        reply = await pool.submit(loop, _offload, step)
+                    else:
+                        reply = await loop.run_in_executor(other, _offload, step)
+                elif isinstance(step, Sleep):
+                    await asyncio.sleep(step.seconds)
                 else:
-                    reply = await loop.run_in_executor(other, _offload, step)
-            elif isinstance(step, Sleep):
-                await asyncio.sleep(step.seconds)
-            else:
-                reply = await send(step)
-        except (TransportError, _Raised) as exc:
-            error = exc
-        done, step = _step(flow, reply, error)
-    return step  # type: ignore[no-any-return]
+                    reply = await send(step)
+            except (TransportError, _Raised) as exc:
+                error = exc
+            done, step = _step(flow, reply, error)
+        return step  # type: ignore[no-any-return]
+    finally:
+        # cancelled mid-call: the flow's own cleanup (an AutoKeyring's in-flight download mark, say) runs now,
+        # not whenever the suspended generator is collected (never, if a kept exception holds it in a cycle)
+        flow.close()
 
 
 def _handler_sends(handler: Any) -> tuple[SyncSend, AsyncSend]:

@@ -230,6 +230,8 @@ class AutoKeyring(Keyring):
         "_in_flight",
         "_last_attempt",
         "_fetched_at",
+        "_fetched_tick",
+        "_ticks",
         "_mchid",
         "_public_key_mode",
     )
@@ -254,17 +256,21 @@ class AutoKeyring(Keyring):
         #: how many downloads this keyring started
         self.downloads = 0
         self._clock = clock
+        # intervals (rate limit, age, waiting) on a clock that never steps back; a given `clock` (tests) for both
+        self._ticks: Callable[[], float] = time.monotonic if clock is time.time else clock
         self._lock = threading.Lock()
         self._in_flight = False
         self._last_attempt: Optional[float] = None
         self._fetched_at: Optional[float] = None
+        self._fetched_tick: Optional[float] = None
         self._mchid: Optional[str] = None
         self._public_key_mode = False
         now = clock()
         for serial, cert in self.store.load().items():
             if cert.is_valid_at(now):
                 self.add(serial, cert)
-                self._fetched_at = now  # stored certificates count as fetched at start-up
+                # stored certificates count as fetched at start-up
+                self._fetched_at, self._fetched_tick = now, self._ticks()
 
     def __repr__(self) -> str:
         return f"<AutoKeyring serials={list(self)} store={self.store!r}>"
@@ -287,13 +293,13 @@ class AutoKeyring(Keyring):
         """
         if not self._certificates and any(s.startswith(PUBLIC_KEY_ID_PREFIX) for s in self._keys):
             return False
-        stale = self._fetched_at is None or self._clock() - self._fetched_at >= self.max_age
+        stale = self._fetched_tick is None or self._ticks() - self._fetched_tick >= self.max_age
         return stale and self._allowed(self.max_age)
 
     def _allowed(self, interval: float) -> bool:
         if self._public_key_mode:
             interval = max(interval, self.max_age)
-        return self._last_attempt is None or self._clock() - self._last_attempt >= interval
+        return self._last_attempt is None or self._ticks() - self._last_attempt >= interval
 
     def may_refresh(self, serial: str) -> bool:
         if serial.startswith(PUBLIC_KEY_ID_PREFIX):
@@ -313,7 +319,7 @@ class AutoKeyring(Keyring):
                 return "wait"
             if not force and not self._allowed(self.min_interval):
                 return "skip"
-            self._in_flight, self._last_attempt = True, self._clock()
+            self._in_flight, self._last_attempt = True, self._ticks()
             self.downloads += 1
             return "download"
 
@@ -324,8 +330,8 @@ class AutoKeyring(Keyring):
         """
         state = self._claim(config.mchid, force)
         if state == "wait":
-            deadline = self._clock() + self.wait
-            while self._in_flight and self._clock() < deadline:
+            deadline = self._ticks() + self.wait
+            while self._in_flight and self._ticks() < deadline:
                 yield Sleep(0.02)
             return []
         if state == "skip":
@@ -349,9 +355,12 @@ class AutoKeyring(Keyring):
             if not cert.is_valid_at(now):  # expired ones go; they can no longer sign anything valid
                 self._keys.pop(serial, None)
                 self._certificates.pop(serial, None)
-        self.store.save(certificates)
-        self._fetched_at, self._public_key_mode = now, False
+        self._fetched_at, self._fetched_tick, self._public_key_mode = now, self._ticks(), False
         log.info("platform certificates refreshed: %s", ", ".join(c.serial_no for c in certificates))
+        try:
+            self.store.save(certificates)
+        except Exception as exc:  # noqa: BLE001 - the keys are in use; a store that cannot keep them only logs
+            log.warning("platform certificates not saved to %r: %s: %s", self.store, type(exc).__name__, exc)
 
     # -- explicit use: bootstrap, cron, a scheduled task ------------------------------------------------
     def refresh(self, client: Any, *, force: bool = True) -> List[Certificate]:
