@@ -443,11 +443,22 @@ def test_replay_guard_refuses_a_second_delivery() -> None:
 
 def test_replay_guard_window_expires() -> None:
     guard = ReplayGuard(window=60)
+    assert guard.check_and_remember("k", 1000.0)
+    assert not guard.check_and_remember("k", 1060.0)
+    assert guard.check_and_remember("k", 1061.0)
+
+
+def test_a_replay_is_refused_while_its_timestamp_still_passes_the_clock_check() -> None:
+    """A receiver clock 250 s behind WeChat Pay's: the notification first arrives at NOW - 250 on that clock,
+    and a replay 310 s later (NOW + 60) still passes the ±300 s check. The guard's window (300 s from the first
+    delivery) has passed by then, so it must remember the key until the timestamp stops passing (NOW + 300)."""
+    guard = ReplayGuard(window=300)
     headers, raw = make()
-    parse(headers, raw, replay_guard=guard, max_skew=1000)
+    parse(headers, raw, replay_guard=guard, now=NOW - 250)
     with pytest.raises(VerificationError, match="replay"):
-        parse(headers, raw, replay_guard=guard, max_skew=1000, now=NOW + 60)
-    assert parse(headers, raw, replay_guard=guard, max_skew=1000, now=NOW + 61)["resource"] == TRANSACTION
+        parse(headers, raw, replay_guard=guard, now=NOW + 60)
+    with pytest.raises(VerificationError, match="beyond"):  # past NOW + 300 the clock check refuses it anyway
+        parse(headers, raw, replay_guard=guard, now=NOW + 301)
 
 
 def test_replay_guard_failed_decryption_does_not_burn_the_key() -> None:

@@ -161,3 +161,16 @@ def test_a_failing_signer_raises_its_own_error_through_every_driver(threads: int
         asyncio.run(client.v3.x.get_async())
     assert sent == []  # nothing half-signed went out, and a signing failure is not retried
     client.get_driver().close()
+
+
+def test_retry_bounds_are_checked_and_long_runs_do_not_overflow() -> None:
+    from wechatpay_chain.retry import Retry, retry_policy
+
+    many = Retry(total=5000, backoff=0.1, max_backoff=2.0, random=lambda: 1.0)
+    assert many.delay(1024) == 2.0 and many.delay(4999) == 2.0  # 1 << 1024 times a float overflowed
+    for bad in ({"backoff": float("inf")}, {"max_backoff": float("nan")}, {"total": "3"}, {"total": -1},
+                {"backoff": True}):
+        with pytest.raises(InvalidArgumentError):
+            retry_policy(bad)
+    with pytest.raises(InvalidArgumentError):
+        retry_policy(Retry(max_backoff=float("inf")))

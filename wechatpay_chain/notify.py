@@ -51,9 +51,11 @@ class ReplayGuard:
 
     Python addition (PHP has none). The default store is an in-process, insertion-ordered dict bounded
     by ``max_entries``; pass any ``MutableMapping[str, float]`` (key -> expiry time), e.g. one backed by
-    Redis or a database, to share the memory between processes. A retry by WeChat Pay carries a fresh
-    nonce and is not a replay. Keep ``window`` at least ``max_skew`` (add the worst clock difference
-    between you and WeChat Pay if your clock may lag).
+    Redis or a database, to share the memory between processes; such a store must drop expired keys itself
+    (a Redis TTL, say), as only the default one is purged here. A retry by WeChat Pay carries a fresh nonce and
+    is not a replay. `parse_notification` keeps each key at least until its timestamp stops passing the clock
+    check (timestamp + ``max_skew``), whatever ``window`` is; a store of your own that implements
+    `check_and_remember(key, now)` itself needs ``window >= 2 * max_skew`` for the same guarantee.
     """
 
     __slots__ = ("_store", "_own", "window", "max_entries", "_lock")
@@ -69,8 +71,12 @@ class ReplayGuard:
         self.max_entries = max_entries
         self._lock = threading.Lock()
 
-    def check_and_remember(self, key: str, now: float) -> bool:
-        """True the first time ``key`` is seen within the window (and remember it); False for a replay."""
+    def check_and_remember(self, key: str, now: float, until: Optional[float] = None) -> bool:
+        """True the first time ``key`` is seen within the window (and remember it); False for a replay.
+
+        ``until``: remember it at least that long (`parse_notification` passes the time its timestamp stops
+        passing the clock check: a shorter memory would let a replay through while the check still accepts).
+        """
         with self._lock:
             store = self._store
             if self._own:
@@ -79,8 +85,8 @@ class ReplayGuard:
             if expiry is not None and expiry >= now:
                 return False
             if expiry is not None:
-                del store[key]  # re-inserted at the end, keeping the default store ordered by expiry
-            store[key] = now + self.window
+                del store[key]  # re-inserted at the end, keeping the default store (mostly) ordered by expiry
+            store[key] = now + self.window if until is None else max(now + self.window, until)
             return True
 
     def _purge(self, now: float) -> None:
@@ -261,7 +267,12 @@ def parse_notification(
         ident = notification.get("id")
         if not isinstance(ident, str) or not ident:
             ident = "sha256:" + hashlib.sha256(raw).hexdigest()
-        if not replay_guard.check_and_remember(f"{ident}|{h[NONCE]}", current):
+        key = f"{ident}|{h[NONCE]}"
+        if isinstance(replay_guard, ReplayGuard):  # remembered while its timestamp still passes the clock check
+            fresh = replay_guard.check_and_remember(key, current, until=int(h[TIMESTAMP]) + max_skew)
+        else:
+            fresh = replay_guard.check_and_remember(key, current)
+        if not fresh:
             raise VerificationError(f"notification {ident[:72]!r} was already received (replay)")
     out = dict(notification)
     out["resource"] = resource

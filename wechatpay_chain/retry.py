@@ -35,7 +35,7 @@ class Retry:
     random: Callable[[], float] = field(default=lambda: _random(), repr=False, compare=False)
 
     def delay(self, attempt: int) -> float:
-        return float(self.random()) * min(self.max_backoff, self.backoff * (1 << attempt))
+        return float(self.random()) * min(self.max_backoff, self.backoff * 2.0 ** min(attempt, 64))
 
     def retries_error(self, exc: TransportError, attempt: int) -> bool:
         return attempt < self.total and exc.kind in self.on
@@ -66,7 +66,7 @@ def retry_policy(value: Any) -> Optional[Retry]:
     if value is None or value == 0:
         return None
     if isinstance(value, Retry):
-        return value
+        return _checked(value)
     if isinstance(value, int) and not isinstance(value, bool) and value > 0:
         return Retry(total=value)
     if isinstance(value, Mapping):
@@ -80,11 +80,18 @@ def retry_policy(value: Any) -> Optional[Retry]:
                 fields[key] = frozenset(fields[key])
         if not set(fields.get("on", ())) <= _KINDS:
             raise InvalidArgumentError(f"`retries['on']` takes {sorted(_KINDS)}")
-        policy = Retry(**fields)
-        if policy.total < 0 or policy.backoff < 0 or policy.max_backoff < 0:
-            raise InvalidArgumentError("`retries` counts and delays must be >= 0")
-        return policy
+        return _checked(Retry(**fields))
     raise InvalidArgumentError("`retries` must be an int, a dict of Retry fields, or a Retry")
+
+
+def _checked(policy: Retry) -> Retry:
+    """`total` an int >= 0, delays finite numbers >= 0 (an infinite backoff would sleep for ever)."""
+    total, delays = policy.total, (policy.backoff, policy.max_backoff)
+    if not isinstance(total, int) or isinstance(total, bool) or total < 0:
+        raise InvalidArgumentError("`retries['total']` must be an int >= 0")
+    if not all(isinstance(d, (int, float)) and not isinstance(d, bool) and 0 <= d < float("inf") for d in delays):
+        raise InvalidArgumentError("`retries` delays (backoff, max_backoff) must be finite numbers >= 0")
+    return policy
 
 
 def attempts(
