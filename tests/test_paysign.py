@@ -136,6 +136,14 @@ def test_sign_app_v2(sign_type: str) -> None:
         lambda: sign_jsapi(APPID, PREPAY, private_key=merchant_private_key(), timestamp="now"),
         lambda: sign_jsapi(APPID, PREPAY, private_key=merchant_public_key()),
         lambda: sign_jsapi(APPID, PREPAY, private_key="not a key"),
+        lambda: sign_jsapi(APPID, "prepay_id=", private_key=merchant_private_key()),  # an empty id after the prefix
+        lambda: sign_jsapi(123, PREPAY, private_key=merchant_private_key()),  # type: ignore[arg-type]
+        lambda: sign_jsapi(None, PREPAY, private_key=merchant_private_key()),  # type: ignore[arg-type]
+        lambda: sign_app_v2(APPID, None, PREPAY, secret=SECRET),  # type: ignore[arg-type]
+        lambda: sign_jsapi(APPID, PREPAY, private_key=merchant_private_key(), nonce="a\nb"),
+        lambda: sign_jsapi(APPID, PREPAY, private_key=merchant_private_key(), timestamp=1414561699000),  # ms
+        lambda: sign_jsapi(APPID, PREPAY, private_key=lambda message: b"bytes"),
+        lambda: sign_app(APPID, "1", PREPAY, private_key=lambda message: None),
     ],
 )
 def test_invalid_arguments(call: Any) -> None:
@@ -186,3 +194,13 @@ def test_decrypt_fields_errors() -> None:
         decrypt_fields({"a": {"b": 1}}, ["a"], merchant_private_key())
     with pytest.raises(InvalidArgumentError):
         decrypt_fields({"a": "x"}, ["a..b"], merchant_private_key())
+
+
+def test_the_app_sdk_gets_the_bare_prepay_id_whichever_form_is_given() -> None:
+    """`sign_jsapi` takes `prepay_id=...` too; `sign_app` returned (and signed) that form as `prepayid`."""
+    key = merchant_private_key()
+    bare = sign_app(APPID, "1900000109", PREPAY, private_key=key, timestamp=TS, nonce=NONCE)
+    prefixed = sign_app(APPID, "1900000109", "prepay_id=" + PREPAY, private_key=key, timestamp=TS, nonce=NONCE)
+    assert prefixed == bare and bare["prepayid"] == PREPAY
+    assert sign_app_v2(APPID, 1900000109, "prepay_id=" + PREPAY, secret=SECRET, timestamp=TS, nonce=NONCE) == \
+        sign_app_v2(APPID, "1900000109", PREPAY, secret=SECRET, timestamp=TS, nonce=NONCE)

@@ -22,7 +22,17 @@ PRIVATE_KEY_HELP = "private_key: anything Rsa.from_ accepts, or a callable signe
 
 def _signer(private_key: Any) -> Signer:
     if callable(private_key):
-        return private_key  # type: ignore[no-any-return]
+        given: Signer = private_key
+
+        def checked(message: str) -> str:
+            signature = given(message)
+            if not isinstance(signature, str) or not signature:
+                raise InvalidArgumentError(
+                    f"the signer returned {type(signature).__name__}, not the base64 signature as a str"
+                )
+            return signature
+
+        return checked
     key = Rsa.from_(private_key, Rsa.KEY_TYPE_PRIVATE)
 
     def sign(message: str) -> str:
@@ -31,17 +41,35 @@ def _signer(private_key: Any) -> Signer:
     return sign
 
 
+def _text(value: Any, name: str) -> str:
+    """A non-empty one-line str: these go into a line-feed-joined signed message, and to a client SDK as is."""
+    if not isinstance(value, str) or not value or "\n" in value or "\r" in value:
+        raise InvalidArgumentError(f"{name} must be a non-empty str on one line, got {type(value).__name__}")
+    return value
+
+
 def _stamp(timestamp: Optional[Union[int, str]], nonce: Optional[str]) -> tuple[str, str]:
     ts = str(Formatter.timestamp() if timestamp is None else timestamp)
-    if not (ts.isascii() and ts.isdigit()):
-        raise InvalidArgumentError(f"timestamp must be unix seconds, got {ts[:16]!r}")
-    return ts, Formatter.nonce() if nonce is None else nonce
+    if not (ts.isascii() and ts.isdigit() and len(ts) <= 10):
+        raise InvalidArgumentError(f"timestamp must be unix seconds (at most 10 digits), got {ts[:16]!r}")
+    return ts, Formatter.nonce() if nonce is None else _text(nonce, "nonce")
+
+
+def _prepay_id(prepay_id: Any) -> str:
+    """The bare id: given bare or as ``prepay_id=...`` (what the JSAPI ``package`` carries)."""
+    prefix = "prepay_id="
+    bare = prepay_id[len(prefix):] if isinstance(prepay_id, str) and prepay_id.startswith(prefix) else prepay_id
+    return _text(bare, "prepay_id")
 
 
 def _package(prepay_id: str) -> str:
-    if not isinstance(prepay_id, str) or not prepay_id:
-        raise InvalidArgumentError("prepay_id must be a non-empty str")
-    return prepay_id if prepay_id.startswith("prepay_id=") else f"prepay_id={prepay_id}"
+    return f"prepay_id={_prepay_id(prepay_id)}"
+
+
+def _partner(partnerid: Any) -> str:
+    if isinstance(partnerid, int) and not isinstance(partnerid, bool):
+        return str(partnerid)
+    return _text(partnerid, "partnerid")
 
 
 def _v2_type(sign_type: str) -> str:
@@ -72,7 +100,7 @@ def sign_jsapi(
     ``prepay_id`` may be given bare or as ``prepay_id=...``.
     """
     ts, nonce_str = _stamp(timestamp, nonce)
-    params = {"appId": appid, "timeStamp": ts, "nonceStr": nonce_str, "package": _package(prepay_id)}
+    params = {"appId": _text(appid, "appid"), "timeStamp": ts, "nonceStr": nonce_str, "package": _package(prepay_id)}
     signature = _signer(private_key)(Formatter.joined_by_line_feed(*params.values()))
     return {**params, "signType": "RSA", "paySign": signature}
 
@@ -88,15 +116,15 @@ def sign_app(
 ) -> Dict[str, str]:
     """The APP SDK ``PayReq`` fields for an APIv3 APP order (``partnerid`` is the merchant id).
 
-    Signed like PHP README "签名", over ``appid\\ntimestamp\\nnoncestr\\nprepayid\\n``.
+    Signed like PHP README "签名", over ``appid\\ntimestamp\\nnoncestr\\nprepayid\\n``. ``prepay_id`` may be given
+    bare or as ``prepay_id=...``; the APP SDK takes the bare id.
     """
     ts, nonce_str = _stamp(timestamp, nonce)
-    if not isinstance(prepay_id, str) or not prepay_id:
-        raise InvalidArgumentError("prepay_id must be a non-empty str")
+    appid, partner, prepay_id = _text(appid, "appid"), _partner(partnerid), _prepay_id(prepay_id)
     signature = _signer(private_key)(Formatter.joined_by_line_feed(appid, ts, nonce_str, prepay_id))
     return {
         "appid": appid,
-        "partnerid": str(partnerid),
+        "partnerid": partner,
         "prepayid": prepay_id,
         "package": "Sign=WXPay",
         "noncestr": nonce_str,
@@ -120,7 +148,7 @@ def sign_jsapi_v2(
     """
     ts, nonce_str = _stamp(timestamp, nonce)
     params = {
-        "appId": appid,
+        "appId": _text(appid, "appid"),
         "timeStamp": ts,
         "nonceStr": nonce_str,
         "package": _package(prepay_id),
@@ -144,12 +172,10 @@ def sign_app_v2(
     ``sign_type`` must match the one used at ``unifiedorder``; it is not a field of the set.
     """
     ts, nonce_str = _stamp(timestamp, nonce)
-    if not isinstance(prepay_id, str) or not prepay_id:
-        raise InvalidArgumentError("prepay_id must be a non-empty str")
     params = {
-        "appid": appid,
-        "partnerid": str(partnerid),
-        "prepayid": prepay_id,
+        "appid": _text(appid, "appid"),
+        "partnerid": _partner(partnerid),
+        "prepayid": _prepay_id(prepay_id),
         "package": "Sign=WXPay",
         "noncestr": nonce_str,
         "timestamp": ts,
