@@ -98,3 +98,27 @@ def test_sandbox_command_writes_credentials_any_client_can_use(tmp_path: Path) -
             err = proc.stderr.read()
             proc.stderr.close()
     assert rc == 0, err
+
+
+def test_credentials_are_written_private_and_never_through_a_symlink(tmp_path: Path) -> None:
+    """An existing 0644 key file kept its mode with the key written into it, a symlink was followed, and
+    sandbox.json (apiv3_key, secret) was world-readable."""
+    import stat
+
+    from wechatpay_chain.cli import write_credentials
+    from wechatpay_chain.sandbox import Sandbox
+
+    creds = tmp_path / "creds"
+    creds.mkdir()
+    (creds / "merchant_key.pem").write_text("old")
+    (creds / "merchant_key.pem").chmod(0o644)
+    target = tmp_path / "target"
+    target.write_text("keep me")
+    (creds / "platform_public_key.pem").symlink_to(target)
+    with Sandbox() as sb:
+        write_credentials(sb, str(creds))
+    mode = lambda name: stat.S_IMODE((creds / name).stat().st_mode)  # noqa: E731
+    assert mode("merchant_key.pem") == 0o600 and mode("sandbox.json") == 0o600
+    assert "PRIVATE KEY" in (creds / "merchant_key.pem").read_text()
+    assert target.read_text() == "keep me" and not (creds / "platform_public_key.pem").is_symlink()
+    assert not list(creds.glob(".*.tmp"))

@@ -564,3 +564,11 @@ def test_str_body_is_sent_as_the_bytes_it_was_signed_as() -> None:
                       Rsa.from_("file://" + str(VEC / "merchant_pub.pem"), Rsa.KEY_TYPE_PUBLIC))
     with pytest.raises(InvalidArgumentError, match="lone surrogate"):
         make(rec).v3.x.post(body="\ud800")
+
+
+def test_xml_on_an_apiv3_call_is_refused_not_dropped() -> None:
+    """It was silently ignored: an empty signed POST went out."""
+    rec = Recorder()
+    with pytest.raises(InvalidArgumentError, match="APIv2 option"):
+        make(rec).v3.pay.transactions.native.post(xml={"a": "1"})
+    assert rec.requests == []

@@ -57,18 +57,15 @@ def add_sandbox(parser: argparse.ArgumentParser) -> None:
 
 
 def write_credentials(sb: object, directory: str) -> Dict[str, str]:
-    """merchant_key.pem (0600), platform_public_key.pem, platform_certificate.pem and sandbox.json."""
+    """merchant_key.pem (0600), platform_public_key.pem, platform_certificate.pem and sandbox.json (0600)."""
     from .sandbox import Sandbox
 
     assert isinstance(sb, Sandbox)
     root = Path(directory)
     root.mkdir(parents=True, exist_ok=True)
-    key_file = root / "merchant_key.pem"
-    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="ascii") as fh:
-        fh.write(sb.merchant_private_key_pem)
-    (root / "platform_public_key.pem").write_text(sb.platform_public_key_pem, encoding="ascii")
-    (root / "platform_certificate.pem").write_text(sb.platform_certificate_pem, encoding="ascii")
+    _replace(root / "merchant_key.pem", sb.merchant_private_key_pem, 0o600)
+    _replace(root / "platform_public_key.pem", sb.platform_public_key_pem, 0o644)
+    _replace(root / "platform_certificate.pem", sb.platform_certificate_pem, 0o644)
     info = {
         "mchid": sb.mchid,
         "serial": sb.merchant_serial,
@@ -79,8 +76,23 @@ def write_credentials(sb: object, directory: str) -> Dict[str, str]:
         "base_uri": sb.base_uri,
         "mode": sb.mode,
     }
-    (root / "sandbox.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+    _replace(root / "sandbox.json", json.dumps(info, indent=2) + "\n", 0o600)  # it holds apiv3_key and secret
     return info
+
+
+def _replace(path: Path, text: str, mode: int) -> None:
+    """Write `text` to a new file beside `path` with `mode`, then rename it over `path`: an existing file keeps
+    neither its looser mode nor its content, and a symlink at `path` is replaced, not followed."""
+    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), mode)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.chmod(temp, mode)  # the umask may have narrowed it; never widened
+        os.replace(temp, path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
 
 
 async def _serve(args: argparse.Namespace) -> int:

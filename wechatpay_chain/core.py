@@ -233,6 +233,8 @@ def build_v3(
             "give `serial`, `privateKey` and `certs` to call APIv3 endpoints"
         )
     method = method.upper()
+    if opts.get("xml") is not None:
+        raise InvalidArgumentError("`xml` is an APIv2 option (v2/...); APIv3 takes `json`")
     payload = opts.get("json")
     if payload is not None and opts.get("body") is not None:
         raise InvalidArgumentError("give either `json` or `body`, not both")
