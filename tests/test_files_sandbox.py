@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 
 from tests.keys import merchant_private_key, merchant_serial, platform_key, platform_public_key, platform_serial
-from wechatpay_chain import Builder, Formatter, Rsa, VerificationError
+from wechatpay_chain import Builder, Formatter, InvalidArgumentError, Rsa, VerificationError
 from wechatpay_chain.bills import download_bill, download_bill_async, verify_statement
 from wechatpay_chain.mediautil import MediaUtil, MultipartStream
 from wechatpay_chain.models import Request, Response
@@ -131,7 +131,8 @@ def test_download_bill_to_dest_is_atomic(mode: str, tmp_path: Path) -> None:
 
 
 @MODES
-@pytest.mark.parametrize("case", ["tampered", "truncated-gzip", "not-gzip", "wrong-digest", "unsupported-hash"])
+@pytest.mark.parametrize("case", ["tampered", "truncated-gzip", "not-gzip", "wrong-digest", "unsupported-hash",
+                                  "non-hex-digest"])
 def test_download_bill_refuses_and_leaves_no_file(mode: str, case: str, tmp_path: Path) -> None:
     packed = gzip.compress(CSV)
     play = {
@@ -140,8 +141,9 @@ def test_download_bill_refuses_and_leaves_no_file(mode: str, case: str, tmp_path
         "not-gzip": Play(CSV, sha1(CSV)),
         "wrong-digest": Play(packed, "0" * 40),
         "unsupported-hash": Play(CSV, sha1(CSV), hash_type="MD5"),
+        "non-hex-digest": Play(CSV, "é" * 40),  # compare_digest raised TypeError on it
     }[case]
-    tar_type = None if case in ("tampered", "unsupported-hash") else "GZIP"
+    tar_type = None if case in ("tampered", "unsupported-hash", "non-hex-digest") else "GZIP"
     dest = tmp_path / "bill.csv"
     dest_before = b"previous"
     dest.write_bytes(dest_before)  # an existing file is not clobbered by a refused download
@@ -149,6 +151,14 @@ def test_download_bill_refuses_and_leaves_no_file(mode: str, case: str, tmp_path
         run(mode, download_bill, download_bill_async, client(play), bill_date="2024-06-01", tar_type=tar_type,
             dest=dest)
     assert os.listdir(tmp_path) == ["bill.csv"] and dest.read_bytes() == dest_before
+
+
+@MODES
+def test_download_bill_to_a_directory_is_refused_before_the_download(mode: str, tmp_path: Path) -> None:
+    play = Play(CSV, sha1(CSV))
+    with pytest.raises(InvalidArgumentError, match="is a directory"):
+        run(mode, download_bill, download_bill_async, client(play), bill_date="2024-06-01", dest=tmp_path)
+    assert [r.target.split("?")[0] for r in play.requests] == ["/v3/bill/tradebill"]  # the file was not fetched
 
 
 @pytest.mark.parametrize("kwargs", [{"bill_type": "ALL"}, {"tar_type": "ZIP"}])

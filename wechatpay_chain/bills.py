@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import re
 import tempfile
 import zlib
 from dataclasses import dataclass
@@ -69,6 +70,9 @@ def parse_ticket(response: Response, base_path: str = "/") -> BillTicket:
         raise VerificationError("bill apply response has empty download_url/hash_type/hash_value", response)
     if hash_type.upper() not in _HASHES:
         raise VerificationError(f"unsupported bill hash_type {hash_type!r}", response)
+    digits = 2 * hashlib.new(_HASHES[hash_type.upper()]).digest_size
+    if not re.fullmatch(f"[0-9a-fA-F]{{{digits}}}", hash_value.strip()):
+        raise VerificationError(f"bill hash_value is not {digits} hex digits", response)
     parts = urlsplit(url)
     path = parts.path
     if base_path != "/" and path.startswith(base_path):
@@ -92,6 +96,8 @@ class BillSink:
         self._plain = hashlib.new(algo) if tar_type == "GZIP" else None
         self._inflate: Optional[Any] = zlib.decompressobj(wbits=31) if tar_type == "GZIP" else None
         self._dest = os.fspath(dest) if dest is not None else None
+        if self._dest is not None and os.path.isdir(self._dest):  # found before downloading, not after
+            raise InvalidArgumentError(f"dest {self._dest!r} is a directory: give the file path to write the bill to")
         self._buffer: List[bytes] = []
         self._file: Optional[IO[bytes]] = None
         if self._dest is not None:
