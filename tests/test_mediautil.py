@@ -267,3 +267,59 @@ def test_exported_from_package() -> None:
 
     exported: Optional[Any] = getattr(wechatpay_chain, "MediaUtil", None)
     assert exported in (None, MediaUtil)  # the lead wires the export; when present it is this class
+
+
+def test_one_upload_sent_from_two_tasks_or_threads_at_once_gives_whole_bodies() -> None:
+    """Every pass over a bytes or stream source shared one stream position: two at once read each other's bytes
+    ('the file shrank while being uploaded')."""
+    import os
+    import threading
+
+    data = os.urandom(3 * CHUNK_SIZE + 17)
+    body = MediaUtil("a.bin", data).get_stream()
+    whole = b"".join(body)
+
+    async def two() -> List[Any]:
+        async def collect() -> bytes:
+            return b"".join([chunk async for chunk in body])
+
+        return list(await asyncio.gather(collect(), collect(), return_exceptions=True))
+
+    assert asyncio.run(two()) == [whole, whole]
+    out: List[Any] = [None, None]
+
+    def run(i: int) -> None:
+        out[i] = b"".join(body)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert out == [whole, whole]
+
+
+def test_cancelling_an_async_pass_mid_read_raises_cancelled_error() -> None:
+    """The generator was closed while a worker thread ran it: ValueError('generator already executing')."""
+    import time
+
+    class Slow(io.BytesIO):
+        def read(self, n: Optional[int] = -1) -> bytes:
+            time.sleep(0.2)
+            return super().read(n)
+
+    body = MediaUtil("a.bin", Slow(b"x" * 100_000)).get_stream()
+
+    async def main() -> None:
+        async def consume() -> None:
+            async for _ in body:
+                pass
+
+        task = asyncio.ensure_future(consume())
+        await asyncio.sleep(0.05)  # the head went out; a worker is inside the slow read
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await asyncio.sleep(0.3)  # the read ends and the generator is closed behind it
+
+    asyncio.run(main())

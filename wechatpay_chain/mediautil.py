@@ -18,6 +18,7 @@ import os
 import secrets
 import shutil
 import tempfile
+import threading
 import weakref
 from typing import IO, Any, AsyncIterator, Generator, Iterator, Mapping, Optional, Union, cast
 
@@ -73,20 +74,27 @@ def _disposition_escape(value: str) -> str:
 
 
 class _Source:
-    """Re-readable file contents: a path (opened per pass) or a seekable stream (rewound per pass)."""
+    """Re-readable file contents: a path (opened per pass) or a seekable stream.
+
+    Passes over a stream may run at once (the same upload sent from two tasks or threads): each keeps its own
+    offset and reads under a lock (seek, then read), so neither moves the other's position. The stream's size
+    is taken once, here, as its digest in `meta` is."""
 
     def __init__(self, path: Optional[str], stream: Optional[IO[bytes]]) -> None:
         self._path = path
         self._stream = stream
-        self._start = stream.tell() if stream is not None else 0
+        self._lock = threading.Lock()
+        self._start = self._size = 0
+        if stream is not None:
+            self._start = stream.tell()
+            self._size = stream.seek(0, io.SEEK_END) - self._start
+            stream.seek(self._start)
 
     def size(self) -> int:
         if self._stream is None:
             assert self._path is not None
             return os.path.getsize(self._path)
-        end = self._stream.seek(0, io.SEEK_END)
-        self._stream.seek(self._start)
-        return end - self._start
+        return self._size
 
     def chunks(self, limit: Optional[int] = None) -> Iterator[bytes]:
         """One pass over the contents (at most `limit` bytes, which must all be there), <= CHUNK_SIZE each."""
@@ -95,11 +103,24 @@ class _Source:
             with open(self._path, "rb") as fh:
                 yield from _read(fh, limit)
         else:
-            self._stream.seek(self._start)
-            yield from _read(self._stream, limit)
+            yield from _read(_Cursor(self._stream, self._start, self._lock), limit)
 
 
-def _read(fh: IO[bytes], limit: Optional[int]) -> Iterator[bytes]:
+class _Cursor:
+    """One pass's position in a shared stream: `read` seeks there first, under the stream's lock."""
+
+    def __init__(self, stream: IO[bytes], offset: int, lock: threading.Lock) -> None:
+        self._stream, self._offset, self._lock = stream, offset, lock
+
+    def read(self, size: int) -> bytes:
+        with self._lock:
+            self._stream.seek(self._offset)
+            chunk = self._stream.read(size)
+        self._offset += len(chunk)
+        return chunk
+
+
+def _read(fh: Any, limit: Optional[int]) -> Iterator[bytes]:
     left = limit
     while left is None or left > 0:
         chunk = fh.read(CHUNK_SIZE if left is None else min(CHUNK_SIZE, left))
@@ -271,14 +292,30 @@ class MultipartStream:
 
         loop = asyncio.get_running_loop()
         chunks = self.__iter__()
+        reading = threading.Lock()  # held by the worker thread while it runs the generator
+
+        def step() -> Optional[bytes]:
+            with reading:
+                return next(chunks, None)
+
+        def close() -> None:
+            with reading:
+                chunks.close()
+
         try:
             while True:
-                chunk = await loop.run_in_executor(None, next, chunks, None)  # disk reads off the event loop
+                chunk = await loop.run_in_executor(None, step)  # disk reads off the event loop
                 if chunk is None:
                     return
                 yield chunk
         finally:
-            chunks.close()
+            if reading.acquire(blocking=False):
+                try:
+                    chunks.close()
+                finally:
+                    reading.release()
+            else:  # cancelled while a worker reads: close once it is done ("generator already executing")
+                loop.run_in_executor(None, close)
 
     def __aiter__(self) -> AsyncIterator[bytes]:
         return self._aiter()
