@@ -58,6 +58,14 @@ def test_download_writes_verified_certificates(cert_sb: Sandbox, key_file: Path,
     assert_no_secret(cert_sb, stdout, stderr)
 
 
+def test_the_key_file_may_be_given_as_a_file_url_as_php_takes_it(cert_sb: Sandbox, key_file: Path, tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    args = argv(cert_sb, key_file, tmp_path / "certs")
+    args[args.index("-f") + 1] = "file://" + str(key_file)  # it was prefixed again: file://file:///...
+    rc, stdout, stderr = run(args, capsys)
+    assert rc == 0, stderr
+
+
 def test_download_with_a_trusted_certificate(cert_sb: Sandbox, key_file: Path, tmp_path: Path,
                                              capsys: pytest.CaptureFixture[str]) -> None:
     trusted = tmp_path / "trusted.pem"
@@ -111,7 +119,7 @@ def test_every_failure_is_one_line_no_file_no_secret(case: str, cert_sb: Sandbox
         expect = "401 SIGN_ERROR"
     elif case == "short_apiv3_key":
         args = argv(cert_sb, key_file, out, apiv3_key="short")
-        expect = "must be 32 characters"
+        expect = "must be 32 bytes"
     elif case == "missing_key_file":
         args[args.index("-f") + 1] = str(tmp_path / "nope.pem")
         expect = "cannot read the PEM file"

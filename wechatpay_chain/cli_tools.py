@@ -115,20 +115,20 @@ def cmd_certificates(args: argparse.Namespace) -> int:
     from .pemutil import PemUtil
 
     try:
-        if len(args.key.encode("utf-8")) != 32:
-            raise InvalidArgumentError("the APIv3 key (-k) must be 32 characters")
+        if len(args.key.encode("utf-8", "surrogateescape")) != 32:
+            raise InvalidArgumentError("the APIv3 key (-k) must be 32 bytes (32 ASCII characters)")
         trusted: Dict[str, Any] = {}
         for item in args.certificate or ():
             name, sep, path = item.partition("=")
             if sep and name.startswith("PUB_KEY_ID_"):
-                trusted[name] = Rsa.from_("file://" + path, Rsa.KEY_TYPE_PUBLIC)
+                trusted[name] = Rsa.from_(_file_url(path), Rsa.KEY_TYPE_PUBLIC)
             else:
                 cert = PemUtil.load_certificate(item)
                 trusted[cert.serial_no] = cert
         config = build_config({
             "mchid": args.mchid,
             "serial": args.serialno,
-            "privateKey": Rsa.from_("file://" + args.privatekey, Rsa.KEY_TYPE_PRIVATE),
+            "privateKey": Rsa.from_(_file_url(args.privatekey), Rsa.KEY_TYPE_PRIVATE),
             "certs": Keyring(),
             "apiv3_key": args.key,
             "base_uri": args.baseuri,
@@ -280,3 +280,8 @@ def cmd_request(args: argparse.Namespace) -> int:
         driver.close()
     _print_response(response, sys.stdout)
     return 0
+
+
+def _file_url(path: str) -> str:
+    """A path or a file:// URL (PHP's file_get_contents takes both) as the file:// URL Rsa.from_ reads."""
+    return path if path.startswith("file://") else "file://" + path
