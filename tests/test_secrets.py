@@ -560,3 +560,21 @@ def test_a_sensitive_value_in_an_apiv2_body_is_refused_before_io(sb: Sandbox, se
         exc = raised(lambda: client.v2.pay.orderquery.get(query={"mch_id": sb.mchid, "name": Sensitive(NAME)}))
         assert "no automatic field encryption" in str(exc)
     assert not sent
+
+
+def test_a_secret_typed_as_sign_type_or_mch_id_is_not_echoed() -> None:
+    """Those fields are echoed in their errors; a 32-character key typed there would be too."""
+    from wechatpay_chain.notify import parse_notification_v2 as parse_v2
+    from wechatpay_chain.transformer import Transformer
+
+    secret = "ABCDEFGHijklmnopQRSTUVWXyz012345"
+    handler = lambda request: None  # noqa: E731 - never reached
+    client = Builder.factory({"mchid": "1230000109", "secret": secret, "handler": handler})
+    for xml in ({"mch_id": "1230000109", "sign_type": secret}, {"mch_id": secret}):
+        with pytest.raises(InvalidArgumentError) as info:
+            client.v2.pay.micropay.post(xml=xml)
+        assert secret not in str(info.value) and "not shown" in str(info.value)
+    body = Transformer.to_xml({"return_code": "SUCCESS", "sign_type": secret, "sign": "X" * 32})
+    with pytest.raises(WeChatPayError) as caught:
+        parse_v2(body, secret=secret)
+    assert secret not in str(caught.value)

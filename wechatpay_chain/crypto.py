@@ -64,6 +64,20 @@ def not_a_path(path: str) -> bool:
     )
 
 
+_SHOWN_VALUE = re.compile(r"[A-Za-z0-9_.-]{0,20}")
+
+
+def shown_value(value: Any) -> str:
+    """A value for an error message about a field that is not secret (a sign_type, an mch_id), unless it looks
+    like something typed in the wrong place: longer than 20 characters, or more than a plain word (a 32-byte
+    APIv2 key given as sign_type, say)."""
+    if isinstance(value, str) and _SHOWN_VALUE.fullmatch(value):
+        return repr(value)
+    if isinstance(value, (int, type(None))) and not isinstance(value, bool):
+        return repr(value)
+    return f"(a {type(value).__name__} not shown)"
+
+
 def shown_path(path: str) -> str:
     """A path for an error message: its repr, unless `not_a_path` says it is key text."""
     return "(not a readable path; its text is not shown)" if not_a_path(path) else repr(path)

@@ -15,7 +15,7 @@ from collections import OrderedDict
 from typing import Any, Callable, Dict, Iterable, Mapping, MutableMapping, Optional, Protocol, Tuple, Union
 
 from .core import NONCE, SERIAL, SIGNATURE, TIMESTAMP
-from .crypto import AesEcb, AesGcm, Hash, Rsa, RsaKey
+from .crypto import AesEcb, AesGcm, Hash, Rsa, RsaKey, shown_value
 from .errors import DecryptionError, InvalidArgumentError, VerificationError
 from .formatter import Formatter
 from .keyring import Keyring
@@ -284,7 +284,7 @@ def _v2_sign_type(data: Mapping[str, Any], sign: str) -> str:
     if declared in (None, ""):
         return Hash.ALGO_HMAC_SHA256 if len(sign) == 64 else Hash.ALGO_MD5
     if declared not in (Hash.ALGO_MD5, Hash.ALGO_HMAC_SHA256):
-        raise VerificationError(f"sign_type {str(declared)[:32]!r} is not MD5 or HMAC-SHA256")
+        raise VerificationError(f"sign_type {shown_value(declared)} is not MD5 or HMAC-SHA256")
     return str(declared)
 
 

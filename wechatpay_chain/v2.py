@@ -20,7 +20,7 @@ from typing import Any, Dict, Mapping, Optional, Tuple, Union
 
 from .config import Config, Secret
 from .core import Flow, Options, api_path, build_url, raise_for_status, request_headers, request_timeout, signing_body
-from .crypto import Hash, shown_path
+from .crypto import Hash, shown_path, shown_value
 from .errors import ApiError, InvalidArgumentError, VerificationError
 from .formatter import Formatter, php_string
 from .models import Request, Response
@@ -90,7 +90,7 @@ def sign_v2(data: Mapping[str, Any], secret: Union[str, Secret[str]], sign_type:
     holds it as a local.
     """
     if sign_type not in (Hash.ALGO_MD5, Hash.ALGO_HMAC_SHA256):
-        raise InvalidArgumentError(f"sign_type {sign_type!r:.40} is neither MD5 nor HMAC-SHA256")
+        raise InvalidArgumentError(f"sign_type {shown_value(sign_type)} is neither MD5 nor HMAC-SHA256")
     message = Formatter.query_string_like(Formatter.ksort(data))
     log.debug("APIv2 %s string to sign, key not shown: %r", sign_type, message)
     sign = Hash.sign(sign_type, message, secret.reveal() if isinstance(secret, Secret) else secret)
@@ -139,7 +139,7 @@ def prepare_v2(
     # PHP: `$mchid !== ($data['mch_id'] ?? $data['mchid'] ?? $data['combine_mch_id'] ?? null)`
     if given != config.mchid:
         raise InvalidArgumentError(
-            f"the payload's mch_id/mchid/combine_mch_id ({given!r:.40}) does not match the configured "
+            f"the payload's mch_id/mchid/combine_mch_id ({shown_value(given)}) does not match the configured "
             f"mchid ({config.mchid!r}); give it as the same str"
         )
     for key, value in data.items():
