@@ -578,3 +578,14 @@ def test_a_secret_typed_as_sign_type_or_mch_id_is_not_echoed() -> None:
     with pytest.raises(WeChatPayError) as caught:
         parse_v2(body, secret=secret)
     assert secret not in str(caught.value)
+
+
+def test_an_xml_document_rides_in_no_exception_chain() -> None:
+    """A reply or notification body that is not UTF-8 (or not XML) held the whole document in __context__."""
+    from wechatpay_chain.transformer import Transformer
+
+    secretish = b"<xml><bank_no>6222020202020202</bank_no><x>\xff</x></xml>"
+    for body in (secretish, secretish.replace(b"\xff", b"<"), b"<xml><a>6222020202020202</b></xml>"):
+        with pytest.raises(InvalidArgumentError) as info:
+            Transformer.to_array(body)
+        assert not holders(info.value, b"6222020202020202") and not holders(info.value, "6222020202020202")

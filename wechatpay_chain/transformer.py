@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from typing import Any, Dict, Iterable, List, Mapping, Tuple, Union
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, Union
 from xml.etree.ElementTree import Element, ParseError
 
 from defusedxml import DefusedXmlException
@@ -164,25 +164,30 @@ class Transformer:
         if isinstance(xml, (bytes, bytearray, memoryview)):
             if len(xml) > MAX_XML_SIZE:
                 raise InvalidArgumentError(f"Parsing the xml failed: larger than {MAX_XML_SIZE} bytes")
+            text: Optional[str] = None
             try:
-                xml = bytes(xml).decode("utf-8")
+                text = bytes(xml).decode("utf-8")
             except UnicodeDecodeError:
-                raise InvalidArgumentError("Parsing the xml failed: not valid UTF-8") from None
+                pass  # raised below, outside the handler: the UnicodeDecodeError holds the whole document
+            if text is None:
+                raise InvalidArgumentError("Parsing the xml failed: not valid UTF-8")
+            xml = text
         elif not isinstance(xml, str):
             kind = type(xml).__name__
             raise InvalidArgumentError(f"Parsing the xml failed: expected str or bytes, got {kind}")
         elif len(xml) > MAX_XML_SIZE:
             raise InvalidArgumentError(f"Parsing the xml failed: larger than {MAX_XML_SIZE} characters")
+        problem = ""
         try:
             root = _defused_fromstring(
                 _INVALID_XML_CHARS.sub("", xml), forbid_dtd=True, forbid_entities=True, forbid_external=True
             )
         except DefusedXmlException as exc:
-            raise InvalidArgumentError(
-                f"Parsing the xml failed: {type(exc).__name__}, DTDs and entity declarations are refused"
-            ) from None
+            problem = f"{type(exc).__name__}, DTDs and entity declarations are refused"
         except ParseError as exc:
-            raise InvalidArgumentError(f"Parsing the xml failed: {str(exc)[:120]}") from None
+            problem = str(exc)[:120]
+        if problem:  # raised outside the handlers, so the parser's error (and the document) is not chained
+            raise InvalidArgumentError(f"Parsing the xml failed: {problem}")
         return _cast(root, 0)
 
     @staticmethod
