@@ -306,3 +306,11 @@ def test_a_key_line_or_a_nul_where_a_key_path_goes_is_refused_unshown(server: Se
         with pytest.raises(InvalidArgumentError) as info:
             client.v2.secapi.pay.refund.post(xml=XML, security=True)
     assert "MIIEvgIBA" not in str(info.value) and "not shown" in str(info.value)
+
+
+@pytest.mark.parametrize("passphrase", ["wrong", 1230000109, "\ud800"])
+def test_a_pkcs12_passphrase_that_does_not_open_it_is_refused(server: Server, pki: Pki, passphrase: Any) -> None:
+    pytest.importorskip("cryptography")
+    with make(server, pki, {"cert": str(pki.client_p12), "passphrase": passphrase}) as client:
+        with pytest.raises(InvalidArgumentError, match="passphrase"):  # an int was a bare TypeError
+            client.v2.secapi.pay.refund.post(xml=XML, security=True)

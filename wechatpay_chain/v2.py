@@ -286,11 +286,17 @@ def _pkcs12(content: bytes, passphrase: Any) -> Tuple[bytes, bytes]:
             "merchant['cert'] is a PKCS#12 (.p12) file: install the optional `cryptography` package, "
             "or convert it: openssl pkcs12 -in apiclient_cert.p12 -out apiclient_cert.pem -nodes"
         ) from None
-    pwd = passphrase.encode("utf-8") if isinstance(passphrase, str) else passphrase
+    if passphrase is not None and not isinstance(passphrase, (str, bytes)):
+        raise InvalidArgumentError(f"merchant['passphrase'] must be a str, not {type(passphrase).__name__}")
+    loaded: Any = None
     try:
-        key, cert, extra = pkcs12.load_key_and_certificates(content, pwd)
-    except ValueError:
-        raise InvalidArgumentError("merchant['cert']: the PKCS#12 file wrong passphrase") from None
+        pwd = passphrase.encode("utf-8") if isinstance(passphrase, str) else passphrase
+        loaded = pkcs12.load_key_and_certificates(content, pwd)
+    except (ValueError, UnicodeEncodeError):
+        pass  # raised below, outside the handler (a UnicodeEncodeError would hold the passphrase)
+    if loaded is None:
+        raise InvalidArgumentError("merchant['cert']: the PKCS#12 file does not open with this passphrase")
+    key, cert, extra = loaded
     if key is None or cert is None:
         raise InvalidArgumentError("merchant['cert']: the PKCS#12 file holds no certificate and key")
     chain = b"".join(c.public_bytes(ser.Encoding.PEM) for c in [cert, *(extra or [])])
