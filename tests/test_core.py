@@ -572,3 +572,67 @@ def test_xml_on_an_apiv3_call_is_refused_not_dropped() -> None:
     with pytest.raises(InvalidArgumentError, match="APIv2 option"):
         make(rec).v3.pay.transactions.native.post(xml={"a": "1"})
     assert rec.requests == []
+
+
+@pytest.mark.parametrize(
+    "config, match",
+    [
+        ({"base_uri": "https://api.mch.weixin.qq.com/?a=1"}, "query or fragment"),
+        ({"base_uri": "https://api.mch.weixin.qq.com?a=1"}, "query or fragment"),
+        ({"base_uri": "https://api.mch.weixin.qq.com/#x"}, "query or fragment"),
+        ({"base_uri": "http:///"}, "no host"),
+        ({"base_uri": "https://h:abc/"}, "does not parse"),
+        ({"base_uri": "https://[::1/"}, "does not parse"),
+        ({"clock": 123}, "`clock`"),
+        ({"nonce": "abc"}, "`nonce`"),
+        ({"handler": 5}, "`handler`"),
+        ({"proxies": "http://proxy:3128"}, "`proxies`"),
+        ({"session": 5}, "`session`"),
+        ({"timeout": float("inf")}, "`timeout`"),
+        ({"timeout": (5, 1e12)}, "`timeout`"),
+        ({"headers": {"X-A": "a\r\nX-Evil: 1"}}, "one line"),
+        ({"headers": {"X A": "1"}}, "token"),
+        ({"headers": {"X-Name": "张三"}}, "Latin-1"),
+        ({"mchid": 'abc"x'}, "`mchid`"),
+        ({"mchid": "1900 0001"}, "`mchid`"),
+        ({"serial": '37 75 B6'}, "`serial`"),
+        ({"serial": 'AB"\r\nX-Evil: 1'}, "`serial`"),
+        ({"apiv3_key": "abc"}, "`apiv3_key`"),
+        ({"apiv3_key": "张" * 32}, "`apiv3_key`"),
+    ],
+)
+def test_config_values_that_would_fail_later_are_refused_by_the_factory(config: Dict[str, Any], match: str) -> None:
+    """Each was accepted, then failed at call time (often as a bare TypeError/ValueError, differently on the
+    sync and async paths), or sent something other than what was signed (a base_uri query)."""
+    with pytest.raises(InvalidArgumentError, match=match):
+        make(**config)
+
+
+def test_a_per_call_header_is_held_to_the_same_rules() -> None:
+    rec = Recorder()
+    for headers in ({"X-Name": "张三"}, {"X A": "1"}, {"X-A": "1\n2"}):
+        with pytest.raises(InvalidArgumentError):
+            make(rec).v3.certificates.get(headers=headers)
+    assert rec.requests == []
+
+
+def test_threads_walking_a_new_path_at_once_get_one_node() -> None:
+    import threading
+
+    client = make()
+    found: List[Any] = []
+    barrier = threading.Barrier(16)
+
+    def walk() -> None:
+        barrier.wait()
+        node = client.v3
+        for i in range(40):
+            node = node[f"s{i}"]
+        found.append(node)
+
+    threads = [threading.Thread(target=walk) for _ in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(node is found[0] for node in found)

@@ -386,3 +386,10 @@ def test_rate_limits_run_on_a_clock_that_never_steps_back() -> None:
     assert not keyring.may_refresh("SERIAL")
     time.sleep(0.06)
     assert keyring.may_refresh("SERIAL")
+
+
+@pytest.mark.parametrize("key", ["abc", "张" * 32])
+def test_an_apiv3_key_that_is_not_32_bytes_is_refused_up_front(key: str) -> None:
+    """It failed only later, as 'not a known platform serial ()', with the cause in a log line."""
+    with pytest.raises(InvalidArgumentError, match="32 bytes"):
+        AutoKeyring(apiv3_key=key)

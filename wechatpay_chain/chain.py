@@ -47,8 +47,8 @@ class Node:
 
     def _step(self, segment: str) -> Node:
         child = self._c.get(segment)
-        if child is None:
-            child = self._c[segment] = Node(self._d, f"{self._t}/{segment}" if self._t else segment)
+        if child is None:  # setdefault is atomic: threads walking a new path at once all get one node
+            child = self._c.setdefault(segment, Node(self._d, f"{self._t}/{segment}" if self._t else segment))
         return child
 
     def __getattr__(self, name: str) -> Node:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Generic, Mapping, Optional, Tuple, TypeVar
 
@@ -168,7 +169,7 @@ def build_config(config: Mapping[str, Any]) -> Config:
     if raw_key is None and signer is None:
         missing.append("`privateKey` (the merchant private key, e.g. Rsa.from_('file:///path/apiclient_key.pem'))")
     certs = config.get("certs")
-    if isinstance(certs, Keyring):
+    if isinstance(certs, Keyring):  # may be empty: the certificate download verifies with what it downloads
         keyring = certs
     elif isinstance(certs, Mapping) and len(certs):
         keyring = None
@@ -210,6 +211,7 @@ def build_config(config: Mapping[str, Any]) -> Config:
     base_uri = config.get("base_uri", DEFAULT_BASE_URI)
     if not (isinstance(base_uri, str) and base_uri.startswith(("https://", "http://"))):
         raise InvalidArgumentError("`base_uri` must be an http(s) URL such as https://api.mch.weixin.qq.com/")
+    _check_base_uri(base_uri)
     if not base_uri.endswith("/"):
         base_uri += "/"
     rest = base_uri.split("://", 1)[1]
@@ -223,6 +225,21 @@ def build_config(config: Mapping[str, Any]) -> Config:
     ):
         raise InvalidArgumentError("`headers` must be a dict of str to str")
     refuse_framing(headers)
+    for name, value in headers.items():
+        check_header(name, value)
+    for name in ("clock", "nonce"):
+        if config.get(name) is not None and not callable(config[name]):
+            raise InvalidArgumentError(f"`{name}` must be a callable taking no arguments")
+    handler = config.get("handler")
+    if handler is not None and not callable(handler) and not callable(getattr(handler, "send", None)):
+        raise InvalidArgumentError("`handler` must be a callable(request) -> Response, or have send(request)")
+    proxies = config.get("proxies")
+    if proxies is not None and not (isinstance(proxies, Mapping) and all(
+            isinstance(k, str) and isinstance(v, (str, type(None))) for k, v in proxies.items())):
+        raise InvalidArgumentError("`proxies` must be a dict like {'https': 'http://proxy:3128'}")
+    session = config.get("session")
+    if session is not None and not callable(getattr(session, "get_adapter", None)):
+        raise InvalidArgumentError("`session` must be a requests.Session")
     merchant = config.get("merchant") or {}
     if not isinstance(merchant, Mapping):
         raise InvalidArgumentError("`merchant` must be a dict like {'cert': ..., 'key': ...}")
@@ -230,6 +247,13 @@ def build_config(config: Mapping[str, Any]) -> Config:
         value = config.get(name)
         if value is not None and not isinstance(value, str):
             raise InvalidArgumentError(f"`{name}` must be a str")
+    apiv3_key = config.get("apiv3_key")
+    if apiv3_key is not None and not _is_32_bytes(apiv3_key):
+        raise InvalidArgumentError("`apiv3_key` must be 32 bytes (the APIv3 key: 32 ASCII characters)")
+    if apiv3 and not _MCHID.fullmatch(mchid):
+        raise InvalidArgumentError("`mchid` must be the merchant ID, a numeric string")
+    if serial and not _SERIAL.fullmatch(serial):
+        raise InvalidArgumentError("`serial` must be the merchant certificate serial number (hex digits)")
     transport_options: Dict[str, Any] = {
         k: config[k] for k in ("proxies", "verify", "pool_connections", "pool_maxsize", "session") if k in config
     }
@@ -302,11 +326,63 @@ def refuse_framing(headers: Mapping[str, Any]) -> None:
             )
 
 
+_MCHID = re.compile(r"[0-9]{1,32}")
+_SERIAL = re.compile(r"[0-9A-Za-z_\-]{1,128}")
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+
+def _is_32_bytes(key: str) -> bool:
+    try:
+        return len(key.encode("utf-8")) == 32
+    except UnicodeEncodeError:
+        return False
+
+
+def check_header(name: Any, value: Any) -> None:
+    """A header both transports send alike: a token name, and a one-line value in Latin-1 (http.client encodes
+    values as Latin-1 and h1 as UTF-8, so anything else would differ between sync and async)."""
+    text = str(value)
+    if not (isinstance(name, str) and _HEADER_NAME.fullmatch(name)) or "\r" in text or "\n" in text or "\0" in text:
+        raise InvalidArgumentError(f"header {str(name)[:40]!r}: a name must be a token and a value one line")
+    try:
+        text.encode("latin-1")
+    except UnicodeEncodeError:
+        pass
+    else:
+        return
+    raise InvalidArgumentError(f"header {name[:40]!r}: the value is not Latin-1 text; percent-encode it")
+
+
+def _check_base_uri(base_uri: str) -> None:
+    """A scheme, a host and an optional port and path: a query or fragment would go in front of every path."""
+    from urllib.parse import urlsplit
+
+    problem = ""
+    try:
+        parts = urlsplit(base_uri)
+        if not parts.hostname:
+            problem = "it has no host"
+        elif parts.query or parts.fragment or "?" in base_uri or "#" in base_uri:
+            problem = "it has a query or fragment (paths are appended to it)"
+        else:
+            parts.port  # noqa: B018 - raises ValueError on a port that is not a number in range
+    except ValueError:
+        problem = "its host or port does not parse"
+    if problem:
+        raise InvalidArgumentError(f"`base_uri` {base_uri[:80]!r}: {problem}")
+
+
+#: a day: more is a mistake (and sockets refuse timeouts beyond a few hundred million seconds)
+MAX_TIMEOUT = 86_400.0
+
+
+def _seconds(t: Any) -> bool:
+    return isinstance(t, (int, float)) and not isinstance(t, bool) and 0 < t <= MAX_TIMEOUT
+
+
 def check_timeout(timeout: Any, name: str) -> None:
-    ok = (isinstance(timeout, (int, float)) and not isinstance(timeout, bool) and timeout > 0) or (
-        isinstance(timeout, tuple)
-        and len(timeout) == 2
-        and all(isinstance(t, (int, float)) and not isinstance(t, bool) and t > 0 for t in timeout)
-    )
+    ok = _seconds(timeout) or (isinstance(timeout, tuple) and len(timeout) == 2 and all(map(_seconds, timeout)))
     if not ok:
-        raise InvalidArgumentError(f"`{name}` must be seconds > 0 or a (connect, read) pair; None would hang forever")
+        raise InvalidArgumentError(
+            f"`{name}` must be seconds (0 < s <= {MAX_TIMEOUT:g}) or a (connect, read) pair; None would hang forever"
+        )
