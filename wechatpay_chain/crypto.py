@@ -37,7 +37,7 @@ BACKENDS = ("cryptography", "pycryptodome")
 ENV_VAR = "WECHATPAY_CHAIN_CRYPTO"
 _MAX_BITS = 16384  # pycryptodome's MAX_MODULUS_BITS, enforced for both backends
 
-_PEM_RE = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----\r?\n(.*?)-----END \1-----", re.S)
+_PEM_RE = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----[ \t]*\r?\n(.*?)-----END \1-----", re.S)
 _PROTOCOL_RE = re.compile(r"^(private\.pkcs1|private\.pkcs8|public\.pkcs1|public\.spki)://(.*)$", re.S)
 _B64_NOISE = re.compile(rb"[^A-Za-z0-9+/]")
 # PEM label -> (DER kind, is private); PHP maps the protocols onto the same labels.
@@ -235,8 +235,12 @@ def _import(block: str, label: str, passphrase: Optional[bytes], what: str) -> R
         legacy = "Proc-Type:" in block  # old-style encrypted PKCS#1: its body is ciphertext
         body = _PEM_RE.search(block)
         der = b"" if legacy else base64.b64decode("".join((body.group(2) if body else "").split()), validate=True)
-        # the DER must be what the label says (both backends refuse a relabelled key alike)
-        if not legacy and _der_kind(der) != kind:
+        # the DER must be what the label says (both backends refuse a relabelled key alike), except a PKCS#8
+        # body under the PKCS#1 label, which OpenSSL (so PHP's Rsa::fromPkcs1 on apiclient_key.pem's body) loads
+        found = None if legacy else _der_kind(der)
+        if kind == "pkcs1-private" and found == "pkcs8":
+            kind = found
+        if not legacy and found != kind:
             raise InvalidArgumentError(f"Cannot load {what}: the content is not a valid {label}.")
         if kind == "encrypted" or legacy:
             if not passphrase:
@@ -247,7 +251,7 @@ def _import(block: str, label: str, passphrase: Optional[bytes], what: str) -> R
         raise
     except (ValueError, IndexError, TypeError, EOFError, binascii.Error):
         pass
-    raise InvalidArgumentError(f"Cannot load {what}: not an RSA {label}, or wrong passphrase, or corrupted.")
+    raise InvalidArgumentError(f"Cannot load {what}: not a valid {label}, or wrong passphrase, or corrupted.")
 
 
 def _from_text(text: str, passphrase: Optional[bytes], want_private: bool, what: str) -> RsaKey:

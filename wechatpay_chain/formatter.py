@@ -44,6 +44,16 @@ def _php_float(value: float) -> str:
     return sign + body
 
 
+def _body_text(body: Any) -> str:
+    if type(body) is str:
+        return body
+    if isinstance(body, (bytes, bytearray, memoryview)):
+        return bytes(body).decode("utf-8", "surrogateescape")  # exact bytes, as the core signs them
+    if isinstance(body, str):
+        return str(body)
+    raise InvalidArgumentError(f"the body must be str or bytes, not {type(body).__name__} (PHP: string $body)")
+
+
 def php_string(value: Any) -> str:
     """Render a scalar as PHP's string conversion does (``true`` -> ``'1'``, ``false``/``null`` -> ``''``)."""
     if type(value) is str:
@@ -94,14 +104,17 @@ class Formatter:
         )
 
     @staticmethod
-    def request(method: str, uri: str, timestamp: Union[str, int], nonce: str, body: str = "") -> str:
-        """PHP ``Formatter::request``: ``METHOD\\nURI\\nTIMESTAMP\\nNONCE\\nBODY\\n``, the string to sign."""
-        return f"{method}\n{uri}\n{timestamp}\n{nonce}\n{body}\n"
+    def request(method: str, uri: str, timestamp: Union[str, int], nonce: str, body: Union[str, bytes] = "") -> str:
+        """PHP ``Formatter::request``: ``METHOD\\nURI\\nTIMESTAMP\\nNONCE\\nBODY\\n``, the string to sign.
+
+        ``body`` is the text (bytes are taken as UTF-8, byte for byte); PHP's ``string $body`` refuses others."""
+        return f"{method}\n{uri}\n{timestamp}\n{nonce}\n{_body_text(body)}\n"
 
     @staticmethod
-    def response(timestamp: Union[str, int], nonce: str, body: str = "") -> str:
-        """PHP ``Formatter::response``: ``TIMESTAMP\\nNONCE\\nBODY\\n``, the APIv3 string to verify."""
-        return f"{timestamp}\n{nonce}\n{body}\n"
+    def response(timestamp: Union[str, int], nonce: str, body: Union[str, bytes] = "") -> str:
+        """PHP ``Formatter::response``: ``TIMESTAMP\\nNONCE\\nBODY\\n``, the APIv3 string to verify (``body`` as in
+        `request`: a raw ``request.body`` in bytes gives its text, not ``b'...'``)."""
+        return f"{timestamp}\n{nonce}\n{_body_text(body)}\n"
 
     @staticmethod
     def joined_by_line_feed(*pieces: Any) -> str:

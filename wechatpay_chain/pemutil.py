@@ -20,7 +20,9 @@ if TYPE_CHECKING:  # imported where used: pycryptodome stays unloaded until a ce
 
 __all__ = ["Certificate", "PemUtil", "build_certificate"]
 
-_CERT_RE = re.compile(r"-----BEGIN (?:X509 )?CERTIFICATE-----\r?\n(.*?)-----END (?:X509 )?CERTIFICATE-----", re.S)
+_CERT_RE = re.compile(
+    r"-----BEGIN (?:X509 )?CERTIFICATE-----[ \t]*\r?\n(.*?)-----END (?:X509 )?CERTIFICATE-----", re.S
+)
 _OID_SHA256_RSA = "1.2.840.113549.1.1.11"
 _NAMES = {
     "2.5.4.3": "CN",
@@ -231,6 +233,8 @@ class PemUtil:
         """PHP ``PemUtil::loadCertificateFromString``: the first ``CERTIFICATE`` block of the PEM text."""
         if isinstance(pem, Certificate):
             return pem
+        if isinstance(pem, str) and pem.startswith("file://"):  # openssl_x509_read takes file:// paths too
+            return PemUtil.load_certificate(pem)
         match = _CERT_RE.search(_read_text(pem))
         if not match:
             raise _bad("no PEM CERTIFICATE block found")

@@ -113,6 +113,8 @@ class Hash:
     def hmac(thing: Text, key: Text, algorithm: str = "sha256") -> str:
         """PHP ``Hash::hmac``: HMAC(key, thing + '&key=' + key), lower hex."""
         secret, data = _to_bytes(key, "key"), _to_bytes(thing)
+        if not secret:  # PHP 8's hash_init(..., HASH_HMAC, '') throws ValueError
+            raise InvalidArgumentError("The HMAC key must not be empty.")
         name = algorithm.lower().replace("/", "_").replace("-", "_") if isinstance(algorithm, str) else ""
         ctx: Optional[_hmac.HMAC] = None
         try:
