@@ -323,3 +323,22 @@ def test_4xx_business_errors_are_not_retried(sb: Sandbox, through: Callable[...,
     with pytest.raises(ApiError) as info:
         call.seed()
     assert info.value.status_code == 400 and len(sb.requests) == 1
+
+
+@pytest.mark.parametrize(
+    "kind, params", [("status", {"code": "abc"}), ("status", {"code": 42}), ("delay", {"seconds": "x"}),
+                     ("truncate", {"missing": -1}), ("huge", {"size": 1.5}), ("missing_header", {"name": 5})]
+)
+def test_a_fault_with_a_bad_parameter_is_refused_when_injected(sandbox: Any, kind: str, params: Any) -> None:
+    """It was accepted and broke the next answer with aiohttp's plain-text 500 and a server traceback."""
+    with pytest.raises(ValueError, match="must be like"):
+        sandbox.inject(kind, **params)
+    sandbox.clear_faults()
+
+
+def test_the_sandbox_command_refuses_a_port_out_of_range(capsys: pytest.CaptureFixture[str]) -> None:
+    from wechatpay_chain.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["sandbox", "--port", "99999"])
+    assert info.value.code == 2 and "not a port" in capsys.readouterr().err

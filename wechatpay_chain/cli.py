@@ -49,11 +49,22 @@ def cmd_demo(args: argparse.Namespace) -> int:
 # -- sandbox ----------------------------------------------------------------------------------------
 def add_sandbox(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=0, help="port (default 0: a free one)")
+    parser.add_argument("--port", type=_port, default=0, help="port (default 0: a free one)")
     parser.add_argument("--credentials", metavar="DIR", help="write the keys and sandbox.json here for other clients")
     parser.add_argument("--mode", choices=("public_key", "certificate"), default="public_key",
                         help="sign answers with the PUB_KEY_ID_ key (default) or the platform certificate")
     parser.add_argument("--mchid", help="merchant id (default 1230000109)")
+
+
+def _port(text: str) -> int:
+    """argparse type: 0-65535 (a bigger number crashed the bind with an OverflowError traceback)."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port (0-65535)")
+    return port
 
 
 def write_credentials(sb: object, directory: str) -> Dict[str, str]:

@@ -66,6 +66,16 @@ class FaultBook:
             raise ValueError(f"fault {kind!r} takes {takes}, not {', '.join(sorted(unknown))}")
         if times is not None and (not isinstance(times, int) or times < 1):
             raise ValueError("times must be a positive int, or None for 'until clear_faults()'")
+        for name, value in params.items():  # each param has its default's type: a bad one fails here, not mid-answer
+            default = KINDS[kind][name]
+            signed = kind == "clock_skew"  # a skew may go either way; counts, sizes and delays may not
+            ok = isinstance(value, str) if isinstance(default, str) else (
+                isinstance(value, (int, float)) and not isinstance(value, bool) and (signed or value >= 0)
+                and (isinstance(value, int) or not isinstance(default, int)))
+            if name == "code" and ok:
+                ok = 100 <= value <= 599
+            if not ok:
+                raise ValueError(f"fault {kind!r}: {name}={value!r} must be like {default!r}")
         fault = Fault(kind, times, path, {**KINDS[kind], **params})
         with self._lock:
             self._faults.append(fault)
