@@ -113,10 +113,10 @@ def cmd_certificates(args: argparse.Namespace) -> int:
     from .crypto import Rsa
     from .keyring import Keyring, write_certificates
     from .pemutil import PemUtil
+    from .symmetric import check_apiv3_key
 
     try:
-        if len(args.key.encode("utf-8", "surrogateescape")) != 32:
-            raise InvalidArgumentError("the APIv3 key (-k) must be 32 bytes (32 ASCII characters)")
+        check_apiv3_key(args.key, "the APIv3 key (-k)")
         trusted: Dict[str, Any] = {}
         for item in args.certificate or ():
             name, sep, path = item.partition("=")

@@ -14,6 +14,7 @@ from .formatter import Formatter
 from .keyring import Keyring
 from .models import Timeout
 from .retry import Retry, retry_policy
+from .symmetric import check_apiv3_key
 
 __all__ = ["Config", "build_config", "Signer", "Verifier", "DEFAULT_BASE_URI", "DEFAULT_TIMEOUT"]
 
@@ -247,9 +248,8 @@ def build_config(config: Mapping[str, Any]) -> Config:
         value = config.get(name)
         if value is not None and not isinstance(value, str):
             raise InvalidArgumentError(f"`{name}` must be a str")
-    apiv3_key = config.get("apiv3_key")
-    if apiv3_key is not None and not _is_32_bytes(apiv3_key):
-        raise InvalidArgumentError("`apiv3_key` must be 32 bytes (the APIv3 key: 32 ASCII characters)")
+    if config.get("apiv3_key") is not None:
+        check_apiv3_key(config["apiv3_key"])
     if apiv3 and not _MCHID.fullmatch(mchid):
         raise InvalidArgumentError("`mchid` must be the merchant ID, a numeric string")
     if serial and not _SERIAL.fullmatch(serial):
@@ -329,13 +329,6 @@ def refuse_framing(headers: Mapping[str, Any]) -> None:
 _MCHID = re.compile(r"[0-9]{1,32}")
 _SERIAL = re.compile(r"[0-9A-Za-z_\-]{1,128}")
 _HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-
-
-def _is_32_bytes(key: str) -> bool:
-    try:
-        return len(key.encode("utf-8")) == 32
-    except UnicodeEncodeError:
-        return False
 
 
 def check_header(name: Any, value: Any) -> None:

@@ -21,6 +21,7 @@ from .crypto import Rsa, RsaKey
 from .errors import InvalidArgumentError
 from .models import FlowOf, Sleep
 from .pemutil import Certificate, PemUtil
+from .symmetric import check_apiv3_key
 
 if TYPE_CHECKING:  # pragma: no cover - config imports this module
     from .config import Config
@@ -250,8 +251,8 @@ class AutoKeyring(Keyring):
         super().__init__(certs)
         if apiv3_key is not None and not isinstance(apiv3_key, str):
             raise InvalidArgumentError("`apiv3_key` must be a str")
-        if apiv3_key is not None and len(apiv3_key.encode("utf-8", "surrogateescape")) != 32:
-            raise InvalidArgumentError("`apiv3_key` must be 32 bytes (the APIv3 key: 32 ASCII characters)")
+        if apiv3_key is not None:
+            check_apiv3_key(apiv3_key)
         self.apiv3_key = apiv3_key
         self.store: CertificateStore = store if store is not None else MemoryStore()
         self.max_age, self.min_interval, self.wait = float(max_age), float(min_interval), float(wait)

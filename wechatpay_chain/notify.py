@@ -19,6 +19,7 @@ from .crypto import AesEcb, AesGcm, Hash, Rsa, RsaKey, shown_value
 from .errors import DecryptionError, InvalidArgumentError, VerificationError
 from .formatter import Formatter
 from .keyring import Keyring
+from .symmetric import check_apiv3_key
 from .transformer import Transformer
 
 __all__ = [
@@ -184,12 +185,6 @@ def _to_body(body: Body) -> bytes:
     raise InvalidArgumentError(f"body must be the raw request body as bytes or str, not {type(body).__name__}")
 
 
-def _check_apiv3_key(apiv3_key: Any) -> None:
-    raw = apiv3_key.encode("utf-8", "replace") if isinstance(apiv3_key, str) else apiv3_key
-    if not isinstance(raw, (bytes, bytearray)) or len(raw) != 32:
-        raise InvalidArgumentError("apiv3_key must be the 32-byte APIv3 key set on the merchant platform")
-
-
 def verify_notification(
     headers: Headers, body: Body, *, certs: Any, max_skew: int = 300, now: Optional[float] = None
 ) -> Tuple[Dict[str, str], bytes]:
@@ -253,7 +248,7 @@ def parse_notification(
     (missing headers, skew, unknown serial, bad signature, replay, malformed body) or
     ``DecryptionError`` (wrong APIv3 key, tampered ciphertext); never returns a partial result.
     """
-    _check_apiv3_key(apiv3_key)
+    check_apiv3_key(apiv3_key, "apiv3_key")
     current = time.time() if now is None else now
     h, raw = verify_notification(headers, body, certs=certs, max_skew=max_skew, now=current)
     try:

@@ -14,7 +14,7 @@ from typing import Any, Optional
 from .crypto import _ACTIVE, Text, _b64decode, _b64encode, _to_bytes, _utf8
 from .errors import DecryptionError, InvalidArgumentError
 
-__all__ = ["AesInterface", "AesGcm", "AesEcb", "Hash"]
+__all__ = ["AesInterface", "AesGcm", "AesEcb", "Hash", "check_apiv3_key"]
 
 
 class AesInterface:
@@ -25,6 +25,20 @@ class AesInterface:
     AUTH_TAG_LENGTH_BYTE = 16
     ALGO_AES_256_GCM = "aes-256-gcm"
     ALGO_AES_256_ECB = "aes-256-ecb"
+
+
+def check_apiv3_key(key: Any, name: str = "`apiv3_key`") -> None:
+    """The APIv3 key is 32 bytes (AES-256): refused up front wherever it is given, not at the first decryption."""
+    size = -1
+    if isinstance(key, (bytes, bytearray)):
+        size = len(key)
+    elif isinstance(key, str):
+        try:
+            size = len(key.encode("utf-8", "surrogateescape"))
+        except UnicodeEncodeError:
+            pass  # raised below, outside the handler (the error would hold the key)
+    if size != AesInterface.KEY_LENGTH_BYTE:
+        raise InvalidArgumentError(f"{name} must be 32 bytes: the APIv3 key set on the merchant platform")
 
 
 def _aes_key(key: Text) -> bytes:
