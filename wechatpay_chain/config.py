@@ -12,7 +12,7 @@ from .crypto import Rsa, RsaKey
 from .errors import InvalidArgumentError
 from .formatter import Formatter
 from .keyring import Keyring
-from .models import Timeout
+from .models import TOKEN, Timeout
 from .retry import Retry, retry_policy
 from .symmetric import check_apiv3_key
 
@@ -225,7 +225,6 @@ def build_config(config: Mapping[str, Any]) -> Config:
         isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
     ):
         raise InvalidArgumentError("`headers` must be a dict of str to str")
-    refuse_framing(headers)
     for name, value in headers.items():
         check_header(name, value)
     for name in ("clock", "nonce"):
@@ -318,24 +317,20 @@ def _hide_merchant(merchant: Mapping[str, Any]) -> Dict[str, Any]:
 FRAMING_HEADERS = frozenset({"content-length", "transfer-encoding"})
 
 
-def refuse_framing(headers: Mapping[str, Any]) -> None:
-    for name in headers:
-        if isinstance(name, str) and name.lower() in FRAMING_HEADERS:
-            raise InvalidArgumentError(
-                f"header {name!r} is the transport's to set: it frames the body it sends (give the body only)"
-            )
-
-
 _MCHID = re.compile(r"[0-9]{1,32}")
 _SERIAL = re.compile(r"[0-9A-Za-z_\-]{1,128}")
-_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 
 def check_header(name: Any, value: Any) -> None:
-    """A header both transports send alike: a token name, and a one-line value in Latin-1 (http.client encodes
-    values as Latin-1 and h1 as UTF-8, so anything else would differ between sync and async)."""
+    """A header a caller may give, which both transports send alike: not one that frames the body (the
+    transport's), a token name, and a one-line value in Latin-1 (http.client encodes values as Latin-1 and h1
+    as UTF-8, so anything else would differ between sync and async)."""
+    if isinstance(name, str) and name.lower() in FRAMING_HEADERS:
+        raise InvalidArgumentError(
+            f"header {name!r} is the transport's to set: it frames the body it sends (give the body only)"
+        )
     text = str(value)
-    if not (isinstance(name, str) and _HEADER_NAME.fullmatch(name)) or "\r" in text or "\n" in text or "\0" in text:
+    if not (isinstance(name, str) and TOKEN.fullmatch(name)) or "\r" in text or "\n" in text or "\0" in text:
         raise InvalidArgumentError(f"header {str(name)[:40]!r}: a name must be a token and a value one line")
     try:
         text.encode("latin-1")

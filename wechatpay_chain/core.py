@@ -18,7 +18,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 from urllib.parse import quote
 
 from . import uritemplate
-from .config import V3_ACCEPT, V3_CONTENT_TYPE, Config, check_header, check_timeout, refuse_framing
+from .config import V3_ACCEPT, V3_CONTENT_TYPE, Config, check_header, check_timeout
 from .crypto import Rsa, RsaKey
 from .errors import ClientError, InvalidArgumentError, ServerError, VerificationError, WeChatPayError
 from .formatter import Formatter
@@ -178,7 +178,6 @@ def request_headers(config: Config, opts: Options, accept: str, content_type: Op
     if extra:
         if not isinstance(extra, (dict, Mapping)):
             raise InvalidArgumentError("`headers` must be a dict")
-        refuse_framing(extra)
         for k, v in extra.items():
             if not isinstance(k, str) or not isinstance(v, (str, int)):
                 raise InvalidArgumentError(f"header {k!r} must be a str")

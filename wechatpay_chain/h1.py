@@ -23,7 +23,7 @@ from typing import Any, Deque, Dict, List, Mapping, Optional, Tuple
 
 from ._loops import TlsContexts, until_loop_ends
 from .errors import TransportError
-from .models import Request, Response
+from .models import TOKEN, Request, Response
 
 __all__ = ["H1Transport", "ResponseParser", "ProtocolError", "encode_request"]
 
@@ -31,7 +31,6 @@ MAX_HEAD = 65536  # bytes of status line + headers (aiohttp and h11 use 8-64 KiB
 IDLE_SECONDS = 15.0  # a kept-alive connection idle longer is not reused (aiohttp's keepalive_timeout)
 
 _STATUS = re.compile(rb"HTTP/1\.([01]) ([0-9]{3})(?: ([^\r\n]*))?")
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _HEX = re.compile(rb"[0-9A-Fa-f]{1,16}")
 _DIGITS = re.compile(r"[0-9]{1,19}")
 _UNSAFE_TARGET = re.compile(r"[\x00-\x20\x7f]")
@@ -206,7 +205,7 @@ class ResponseParser:
                 continue
             name_b, sep, value_b = raw.partition(b":")
             name = name_b.decode("latin-1")
-            if not sep or not _TOKEN.fullmatch(name):
+            if not sep or not TOKEN.fullmatch(name):
                 raise ProtocolError(f"bad header line {raw[:64]!r}")
             headers.append((name, value_b.strip(b" \t").decode(self._text, "surrogateescape")))
         self.status, self.headers = status, headers
@@ -269,7 +268,7 @@ def encode_request(request: Request, host: str) -> bytes:
             if low != "host":
                 continue
             given_host = True
-        if not _TOKEN.fullmatch(name) or "\r" in value or "\n" in value or "\0" in value:
+        if not TOKEN.fullmatch(name) or "\r" in value or "\n" in value or "\0" in value:
             raise TransportError(f"header {name[:40]!r} has a name or value that cannot be sent", "connect")
         lines.append(f"{name}: {value}")
     if not given_host:

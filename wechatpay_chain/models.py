@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json as _json
+import re
 from dataclasses import dataclass, field
 from typing import (
     Any,
@@ -69,6 +70,9 @@ class Headers(MutableMapping[str, str]):
 
     def __repr__(self) -> str:
         return f"Headers({self.as_dict()!r})"
+
+#: an HTTP field name (RFC 9110 token): what requests may send and responses may carry
+TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 #: seconds, or (connect, read) seconds
 Timeout = Union[float, Tuple[float, float]]
