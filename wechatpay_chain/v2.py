@@ -11,7 +11,6 @@ from __future__ import annotations
 import importlib
 import logging
 import os
-import re
 import shutil
 import tempfile
 import threading
@@ -26,7 +25,7 @@ from .formatter import Formatter, php_string
 from .models import Request, Response
 from .retry import attempts, ready
 from .sensitive import Sensitive
-from .transformer import Transformer, _is_element_name_valid
+from .transformer import _INVALID_XML_CHARS, Transformer, _is_element_name_valid
 
 __all__ = [
     "v2_flow",
@@ -79,8 +78,6 @@ NONE_SIGNATURE_RESPOND = frozenset(
 #: Bill downloads answer CSV or gzip on success, an XML document on failure.
 BILLS = frozenset({"/pay/downloadbill", "/pay/downloadfundflow", "/sandboxnew/pay/downloadbill"})
 _MCHID_KEYS = ("mch_id", "mchid", "combine_mch_id")
-#: characters XML 1.0 cannot carry, even escaped (a parser refuses the document, or the service signs other text)
-_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]").search
 
 
 def sign_v2(data: Mapping[str, Any], secret: Union[str, Secret[str]], sign_type: str) -> str:
@@ -149,7 +146,7 @@ def prepare_v2(
         # '0.3'), where the query used to send 'true' and the repr of the float. An empty one is left out of
         # the signature, as the service leaves it out.
         text = php_string(value)
-        if _NOT_XML(text):
+        if _INVALID_XML_CHARS.search(text):  # XML 1.0 cannot carry them, even escaped
             raise InvalidArgumentError(f"APIv2 field {str(key)[:40]!r} holds a control character XML cannot carry")
         if as_body and not (isinstance(key, str) and _is_element_name_valid(key)):
             raise InvalidArgumentError(
