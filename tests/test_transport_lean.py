@@ -18,8 +18,8 @@ import urllib3.util.url
 from requests.adapters import HTTPAdapter
 
 from wechatpay_chain import TransportError
+from wechatpay_chain.core import BAD_ESCAPE, TARGET_CHARS
 from wechatpay_chain.models import Headers, Request
-from wechatpay_chain.pooled import _BAD_ESCAPE, _TARGET_CHARS
 from wechatpay_chain.sandbox import Sandbox
 from wechatpay_chain.transport import RequestsTransport
 
@@ -514,7 +514,7 @@ def test_a_target_passed_as_is_is_one_urllib3_leaves_alone(target: str) -> None:
     encode = getattr(urllib3.util.url, "_encode_target", None)
     if encode is None:  # pragma: no cover - urllib3 < 1.25 sends the target as given
         pytest.skip("this urllib3 does not encode targets")
-    as_is = bool(_TARGET_CHARS(target)) and not ("%" in target and _BAD_ESCAPE(target))
+    as_is = bool(TARGET_CHARS(target)) and not ("%" in target and BAD_ESCAPE(target))
     assert not as_is or encode(target) == target
 
 

@@ -155,9 +155,8 @@ def build_url(config: Config, template: str, variables: Mapping[str, Any], query
     qs = encode_query(query)
     if qs:
         path += ("&" if "?" in path else "?") + qs
-    base = config.base_uri
-    cut = base.find("/", base.find("//") + 2)
-    return base[:cut] + canonical_target(base[cut:] + path)
+    origin = config.base_uri[: len(config.base_uri) - len(config.base_path)]
+    return origin + canonical_target(config.base_path + path)
 
 
 @functools.lru_cache(maxsize=64)

@@ -83,9 +83,6 @@ _NO_BODY_METHODS: Optional[Container[str]] = getattr(urllib3.util.request, "_MET
 _CertificateError: Any = getattr(urllib3.connection, "CertificateError", ssl.CertificateError)
 #: urllib3 >= 1.25 percent-encodes the request target (`urlopen`); older releases sent it as given
 _encode_target: Callable[[str], str] = getattr(urllib3.util.url, "_encode_target", lambda target: target)
-#: a target `_encode_target` leaves as it is (every target the core builds: `core.canonical_target`)
-_TARGET_CHARS = TARGET_CHARS
-_BAD_ESCAPE = BAD_ESCAPE
 #: obsolete line folding in a response header value; urllib3 2.8 replaces it with one space (RFC 9112 5.2)
 _OBS_FOLD = re.compile(r"(?:(?<![ \t])[ \t]+)?\r\n[ \t]+")
 _VALUE = operator.itemgetter(1)
@@ -110,7 +107,7 @@ def send_on_pool(pool: Any, request: Request, target: str, headers: Headers) -> 
     """
     timeout = request.timeout
     connect, read = timeout if isinstance(timeout, tuple) else (timeout, timeout)
-    if not _TARGET_CHARS(target) or ("%" in target and _BAD_ESCAPE(target)):
+    if not TARGET_CHARS(target) or ("%" in target and BAD_ESCAPE(target)):  # not one the core built
         target = _encode_target(target)
     conn = pool._get_conn()  # ClosedPoolError / EmptyPoolError: no slot was taken
     reusable = False

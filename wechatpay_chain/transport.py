@@ -19,9 +19,6 @@ from typing import Any, Dict, Iterator, Mapping, Optional, Tuple
 
 import requests
 import urllib3
-import urllib3.connection
-import urllib3.util.request
-import urllib3.util.url
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import (
     ClosedPoolError,
@@ -40,7 +37,6 @@ from .pooled import HandshakeError, drivable, handshake_refused, send_on_pool
 __all__ = ["RequestsTransport"]
 
 _CHUNK = 65536
-
 
 
 class RequestsTransport:
@@ -230,8 +226,6 @@ def _kind(exc: BaseException) -> str:
     if isinstance(exc, (SSLError, requests.exceptions.SSLError)) and handshake_refused(exc):
         return "connect"
     return "read"
-
-
 
 
 class _Raw:
