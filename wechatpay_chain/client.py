@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from contextlib import closing
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping, Optional, Tuple, TypeVar, Union
 
 if TYPE_CHECKING:  # asyncio and the thread pool are imported on the first async call only
@@ -46,8 +47,12 @@ def _offload(step: Offload) -> Any:
 
 
 def run(flow: FlowOf[T], send: SyncSend) -> T:
-    """Drive a sans-I/O flow with a blocking transport."""
-    try:
+    """Drive a sans-I/O flow with a blocking transport.
+
+    Both drivers close the flow when they leave it: after an interruption (KeyboardInterrupt, a cancelled
+    task) its own cleanup (an AutoKeyring's in-flight download mark, say) runs then, not whenever the suspended
+    generator is collected (never, if a kept exception holds it in a cycle)."""
+    with closing(flow):
         done, step = _step(flow, None, None)
         while not done:
             reply: Any = None
@@ -63,8 +68,6 @@ def run(flow: FlowOf[T], send: SyncSend) -> T:
                 error = exc
             done, step = _step(flow, reply, error)
         return step  # type: ignore[no-any-return]
-    finally:
-        flow.close()  # interrupted (KeyboardInterrupt...): the flow's own cleanup runs now, not at its collection
 
 
 async def run_async(
@@ -78,7 +81,7 @@ async def run_async(
 
     loop = asyncio.get_running_loop()
     pool, other = (executor, None) if isinstance(executor, CryptoPool) else (None, executor)
-    try:
+    with closing(flow):  # as in `run`
         done, step = _step(flow, None, None)
         while not done:
             reply: Any = None
@@ -99,10 +102,6 @@ async def run_async(
                 error = exc
             done, step = _step(flow, reply, error)
         return step  # type: ignore[no-any-return]
-    finally:
-        # cancelled mid-call: the flow's own cleanup (an AutoKeyring's in-flight download mark, say) runs now,
-        # not whenever the suspended generator is collected (never, if a kept exception holds it in a cycle)
-        flow.close()
 
 
 def _handler_sends(handler: Any) -> tuple[SyncSend, AsyncSend]:
