@@ -58,7 +58,7 @@ def say(message: str) -> None:
 def fetch(config: Any, flow_of: Any) -> Any:
     """Run a flow over a fresh requests transport (closed afterwards)."""
     from .client import run
-    from .transport import RequestsTransport
+    from .transports.requests_transport import RequestsTransport
 
     transport = RequestsTransport(config.transport_options)
     try:

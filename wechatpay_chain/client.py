@@ -14,7 +14,7 @@ if TYPE_CHECKING:  # asyncio and the thread pool are imported on the first async
 
 from .config import Config, user_agent
 from .core import split_options, v3_flow
-from .errors import TransportError
+from .errors import InvalidArgumentError, TransportError
 from .models import Flow, FlowOf, Offload, Request, Response, Sleep
 
 __all__ = ["Driver", "run", "run_async"]
@@ -105,25 +105,25 @@ async def run_async(
 
 
 def _handler_sends(handler: Any) -> tuple[SyncSend, AsyncSend]:
-    """A user `handler` (PHP's Guzzle handler): an object with send/send_async, or one callable for both."""
+    """A user `handler` (PHP's Guzzle handler): a `SyncTransport` or `AsyncTransport` (an object whose `send`
+    answers, or is a coroutine), an object with send/send_async, or one callable for both."""
     sync = getattr(handler, "send", None) or handler
     asend = getattr(handler, "send_async", None)
+
+    def sync_send(request: Request) -> Response:
+        result = sync(request)
+        if hasattr(result, "__await__"):
+            getattr(result, "close", lambda: None)()
+            raise InvalidArgumentError(
+                "this `handler` answers asynchronously (its send is a coroutine): call the *_async verbs"
+            )
+        return result  # type: ignore[no-any-return]
 
     async def async_send(request: Request) -> Response:
         result = (asend or sync)(request)
         return await result if hasattr(result, "__await__") else result  # type: ignore[no-any-return]
 
-    return sync, async_send
-
-
-def _environ_proxies(url: str) -> Mapping[str, str]:
-    """The proxies requests would take from the environment for `url` (HTTP(S)_PROXY, ALL_PROXY, NO_PROXY)."""
-    from requests.utils import get_environ_proxies
-
-    scheme = url.split(":", 1)[0].lower()
-    found = get_environ_proxies(url)
-    proxy = found.get(scheme) or found.get("all")
-    return {scheme: proxy} if proxy else {}
+    return sync_send, async_send
 
 
 class Driver:
@@ -152,7 +152,7 @@ class Driver:
         if self._sync is None:
             with self._lock:
                 if self._sync is None:
-                    from .transport import RequestsTransport
+                    from .transports.requests_transport import RequestsTransport
 
                     self._sync = RequestsTransport(self.config.transport_options)
                     self._ua_sync = user_agent(self._sync.user_agent)
@@ -160,23 +160,13 @@ class Driver:
 
     @property
     def async_transport(self) -> Any:
-        """The async transport, created on the first async call: lean HTTP/1.1 (aiohttp imported only for proxies
-        and streamed bodies), or aiohttp for everything with `'async_transport': 'aiohttp'`."""
+        """The aiohttp transport, created on the first async call (aiohttp is imported then)."""
         if self._async is None:
             with self._lock:
                 if self._async is None:
-                    options = self.config.transport_options
-                    if "proxies" not in options:  # as the sync transport: the environment's, unless `proxies`
-                        found = _environ_proxies(self.config.base_uri)
-                        options = {**options, "proxies": found} if found else options
-                    if options.get("async_transport") == "aiohttp" or options.get("proxies"):
-                        from .aio import AiohttpTransport
+                    from .transports.aiohttp_transport import AiohttpTransport
 
-                        self._async = AiohttpTransport(options)
-                    else:
-                        from .h1 import H1Transport
-
-                        self._async = H1Transport(options)
+                    self._async = AiohttpTransport(self.config.transport_options)
                     self._ua_async = user_agent(self._async.user_agent)
         return self._async
 

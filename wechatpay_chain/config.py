@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Generic, Mapping, Optional, Tuple, TypeVar
@@ -53,7 +52,6 @@ _KNOWN = {
     "session",
     "max_clock_offset",
     "crypto_threads",
-    "async_transport",
 }
 
 
@@ -256,13 +254,6 @@ def build_config(config: Mapping[str, Any]) -> Config:
     transport_options: Dict[str, Any] = {
         k: config[k] for k in ("proxies", "verify", "pool_connections", "pool_maxsize", "session") if k in config
     }
-    engine = config.get("async_transport") or os.environ.get("WECHATPAY_CHAIN_ASYNC_TRANSPORT") or "auto"
-    if engine not in ("auto", "aiohttp"):
-        raise InvalidArgumentError(
-            "`async_transport` must be 'auto' (lean HTTP/1.1, aiohttp for proxies and streams) "
-            "or 'aiohttp' (aiohttp for everything)"
-        )
-    transport_options["async_transport"] = engine
     threads = config.get("crypto_threads", 0)
     if not isinstance(threads, int) or isinstance(threads, bool) or threads < 0:
         raise InvalidArgumentError("`crypto_threads` must be an int >= 0 (0 runs the RSA work on the event loop)")

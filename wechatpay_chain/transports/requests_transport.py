@@ -1,0 +1,158 @@
+"""The sync transport: requests. It moves bytes; it never signs or verifies.
+
+For the session the client owns, a lean `PreparedRequest` (no `Session.prepare_request` merging, no cookie
+jar) goes through the mounted adapter's `send`, so the adapter's own TLS handling applies (certifi, the CA
+environment variables, `verify=` file, directory or False, the mTLS client certificate). A caller's own
+`session=` sends through its `send`, with the environment merged as `Session.request` merges it. Redirects
+are never followed. The body is read here, a chunk at a time, so the call has a total deadline.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Iterator, Mapping, Optional
+
+import requests
+from requests.adapters import HTTPAdapter
+from requests.structures import CaseInsensitiveDict
+
+from ..errors import TransportError
+from ..models import Headers, Request, Response
+from .base import CHUNK, budget, failure, passthrough, split_timeout, timed_out
+from .network import Network
+
+__all__ = ["RequestsTransport"]
+
+
+class RequestsTransport:
+    """Sends a signed `Request` through one pooled `requests.Session` (thread-safe for concurrent sends).
+
+    A caller-given `session` keeps its adapters, proxies, `verify`, `cert` and hooks, and is not closed by us.
+    """
+
+    def __init__(self, options: Mapping[str, Any]) -> None:
+        self.user_agent = f"requests/{requests.__version__}"
+        session: Optional[requests.Session] = options.get("session")
+        self._owned = session is None
+        if session is None:
+            session = requests.Session()
+            adapter = HTTPAdapter(
+                pool_connections=int(options.get("pool_connections", 10)),
+                pool_maxsize=int(options.get("pool_maxsize", 32)),
+            )
+            session.mount("https://", adapter)
+            session.mount("http://", adapter)
+        self.session = session
+        self._options = options
+        self.network = Network(options, session.trust_env) if self._owned else None
+
+    def send(self, request: Request) -> Response:
+        connect, read = split_timeout(request.timeout)
+        deadline = None if request.stream else time.monotonic() + budget(request.timeout)
+        prepared = _prepare(request)
+        try:
+            if self.network is not None:
+                if request.cert is not None:
+                    self.network.tls_for(request)  # a client key that does not load: `connect`, as on aiohttp
+                adapter = self.session.get_adapter(request.url)
+                r = adapter.send(
+                    prepared,
+                    stream=True,
+                    timeout=(connect, read),
+                    verify=self.network.verify,
+                    cert=request.cert,
+                    proxies=self.network.proxies(request.url),
+                )
+            else:
+                settings = self.session.merge_environment_settings(
+                    request.url, dict(self._options.get("proxies") or {}), True,
+                    self._options.get("verify"), request.cert,
+                )
+                r = self.session.send(prepared, timeout=(connect, read), allow_redirects=False, **settings)
+        except Exception as exc:
+            if passthrough(exc):
+                raise
+            raise failure(request, exc) from exc
+        headers = r.headers
+        if deadline is None and 200 <= r.status_code < 300:
+            return Response.build(r.status_code, headers, b"", request.url, r.reason or "", _Body(r, request))
+        return Response.build(r.status_code, headers, _read(r, request, deadline), request.url, r.reason or "")
+
+    def close(self) -> None:
+        if self._owned:
+            self.session.close()
+
+
+def _prepare(request: Request) -> requests.PreparedRequest:
+    """The request as requests would send it, built directly: the body framed by Content-Length (as
+    `PreparedRequest.prepare_content_length` does), never chunk-encoded."""
+    given = request.headers if isinstance(request.headers, Headers) else Headers(request.headers)
+    headers = given.as_dict()
+    body = request.body
+    if "Content-Length" not in given and "Transfer-Encoding" not in given:
+        if body is not None:
+            headers["Content-Length"] = str(len(body))  # type: ignore[arg-type]
+        elif request.method not in ("GET", "HEAD"):
+            headers["Content-Length"] = "0"
+    prepared = requests.PreparedRequest()
+    prepared.method, prepared.url, prepared.body = request.method, request.url, body  # type: ignore[assignment]
+    prepared.headers = CaseInsensitiveDict(headers)
+    return prepared
+
+
+def _read(r: requests.Response, request: Request, deadline: Optional[float]) -> bytes:
+    """The whole body, decoded as urllib3 decodes it; past `deadline` the call ends (kind `timeout`).
+
+    `read1` returns what one read of the socket gave, so a server dripping its body is noticed at the next
+    chunk: each read waits at most the read timeout."""
+    raw = r.raw
+    parts = []
+    done = False
+    try:
+        while True:
+            chunk = raw.read1(CHUNK)
+            if not chunk:
+                break
+            parts.append(chunk)
+            if deadline is not None and time.monotonic() > deadline:
+                raise timed_out(request, budget(request.timeout))
+        done = True
+    except TransportError:
+        raise
+    except Exception as exc:
+        raise failure(request, exc, "failed mid-body") from exc
+    finally:
+        if done:
+            raw.release_conn()  # read to the end: the connection goes back to the pool
+        else:
+            r.close()  # part of the answer is still unread: the connection is closed, not reused
+    return b"".join(parts)
+
+
+class _Body:
+    """A streamed download: chunks as they arrive; the connection is released at the end."""
+
+    def __init__(self, response: requests.Response, request: Request) -> None:
+        self._r, self._request = response, request
+
+    def __iter__(self) -> Iterator[bytes]:
+        raw = self._r.raw
+        done = False
+        try:
+            while True:
+                chunk = raw.read1(CHUNK)
+                if not chunk:
+                    break
+                yield chunk
+            done = True
+        except Exception as exc:
+            raise failure(self._request, exc, "failed mid-body") from exc
+        finally:
+            if done:
+                raw.release_conn()
+            else:
+                self._r.close()
+
+    def close(self) -> None:
+        self._r.close()
+
