@@ -10,6 +10,7 @@ import wechatpay_chain
 
 DESIGN_NAMES = {  # ../shared/DESIGN.md: names code outside this repo calls
     "Builder", "Rsa", "AesGcm", "AesEcb", "Hash", "Formatter", "Transformer", "MediaUtil", "PemUtil", "Sensitive",
+    "Request", "Response", "Headers",
 }
 
 

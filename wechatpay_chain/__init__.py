@@ -20,7 +20,7 @@ from .errors import (  # noqa: E402
 )
 from .formatter import Formatter  # noqa: E402
 from .keyring import Keyring  # noqa: E402
-from .models import Response  # noqa: E402
+from .models import Headers, Request, Response  # noqa: E402
 from .pemutil import Certificate, PemUtil  # noqa: E402
 from .sensitive import Sensitive  # noqa: E402
 
@@ -62,7 +62,9 @@ __all__ = [
     "Keyring",
     "MediaUtil",
     "Sensitive",
+    "Request",
     "Response",
+    "Headers",
     "WeChatPayError",
     "InvalidArgumentError",
     "DecryptionError",

@@ -44,6 +44,7 @@ class Network:
         self.verify: Any = verify
         self._configured: Optional[Mapping[str, Optional[str]]] = options.get("proxies")
         self._routes: Dict[str, Dict[str, str]] = {}
+        self._chosen: Dict[str, Optional[str]] = {}
         self._contexts: Dict[Optional[Tuple[str, str]], ssl.SSLContext] = {}
         self._lock = threading.Lock()
 
@@ -109,10 +110,15 @@ class Network:
 
     def proxy(self, url: str) -> Optional[str]:
         """The one proxy URL requests would pick for `url` from `proxies(url)` (`requests.utils.select_proxy`)."""
-        import requests.utils
+        origin = _origin(url)
+        try:
+            return self._chosen[origin]
+        except KeyError:
+            import requests.utils
 
-        chosen: Optional[str] = requests.utils.select_proxy(url, self.proxies(url))
-        return chosen
+            chosen: Optional[str] = requests.utils.select_proxy(url, self.proxies(url))
+            self._chosen[origin] = chosen
+            return chosen
 
 
 def _origin(url: str) -> str:
