@@ -86,7 +86,6 @@ def test_canonical_target(target: str, canonical: Any) -> None:
 def test_urllib3_leaves_every_canonical_target_as_it_is() -> None:
     from hypothesis import given, settings
     from hypothesis import strategies as st
-
     from urllib3.util import parse_url
 
     @settings(max_examples=300, deadline=None)

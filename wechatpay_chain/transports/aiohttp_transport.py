@@ -17,7 +17,7 @@ from yarl import URL
 
 from ..models import Request, Response
 from .base import CHUNK, budget, failure, joined_headers, passthrough, split_timeout
-from .network import Network, decode_content
+from .network import Network, decode_content, unverified
 
 __all__ = ["AiohttpTransport"]
 
@@ -67,6 +67,8 @@ class AiohttpTransport:
 
     async def send(self, request: Request) -> Response:
         ssl_context = self.network.tls_for(request)
+        if self.network.verify is False and request.url[:6].lower() == "https:":
+            unverified(request.url)  # as urllib3 warns on the sync transport
         proxy = self.network.proxy(request.url)
         session = await self._session()
         headers = dict(request.headers)

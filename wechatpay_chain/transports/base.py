@@ -165,8 +165,9 @@ def failure(request: Request, exc: BaseException, stage: str = "failed") -> Tran
 
 
 def passthrough(exc: BaseException) -> bool:
-    """Our own errors (raised inside a transport by our checks) are not the library's: they pass unchanged."""
-    return isinstance(exc, WeChatPayError)
+    """Our own errors (raised inside a transport by our checks) are not the library's, and a warning the caller
+    turned into an error (urllib3's InsecureRequestWarning under `-W error`) is theirs: both pass unchanged."""
+    return isinstance(exc, (WeChatPayError, Warning))
 
 
 def joined_headers(pairs: Iterable[Tuple[str, str]]) -> Dict[str, str]:

@@ -17,7 +17,7 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 
 from ..errors import InvalidArgumentError, TransportError
 
-__all__ = ["Network", "decode_content"]
+__all__ = ["Network", "decode_content", "unverified"]
 
 #: proxy schemes both transports can carry (aiohttp speaks HTTP to a proxy; SOCKS needs extras on either side)
 _PROXY_SCHEMES = ("http://", "https://")
@@ -26,16 +26,21 @@ _PROXY_SCHEMES = ("http://", "https://")
 class Network:
     """The trust and proxy settings of one client, resolved once (the environment is read when it is made).
 
-    `verify` is what requests' `Session.request` would use: the config's `verify`, else True; True becomes
-    `REQUESTS_CA_BUNDLE` or `CURL_CA_BUNDLE` when set (and `trust_env`). A CA path that does not exist or does
-    not load is an InvalidArgumentError here, before any I/O, on both transports.
+    `verify` is what requests' `Session.request` would use: the config's `verify`; if that is True or not given
+    and the environment is trusted, `REQUESTS_CA_BUNDLE` or `CURL_CA_BUNDLE` when set; else a caller's
+    session's `verify`, else True. A CA path that does not exist or does not load is an InvalidArgumentError
+    here, before any I/O, on both transports.
     """
 
     def __init__(self, options: Mapping[str, Any], trust_env: bool = True) -> None:
-        self.trust_env = trust_env
-        verify: Any = options.get("verify", True)
-        if verify is True and trust_env:
-            verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+        session = options.get("session")  # a caller's requests.Session: its `verify`, `trust_env` and proxies
+        self._session = session
+        self.trust_env = trust_env = session.trust_env if session is not None else trust_env
+        verify: Any = options.get("verify")
+        if trust_env and (verify is True or verify is None):  # as `Session.merge_environment_settings`
+            verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or verify
+        if verify is None:
+            verify = session.verify if session is not None else True
         if not isinstance(verify, (bool, str, os.PathLike)):
             raise InvalidArgumentError("`verify` must be True, False or the path of a CA bundle file or directory")
         if not isinstance(verify, bool):
@@ -93,12 +98,20 @@ class Network:
         if found is None:
             import requests.utils
 
-            if self._configured is not None:
-                found = {k: v for k, v in self._configured.items() if v}
+            given: Dict[str, Any] = dict(self._configured or {})
+            if self._session is not None:  # as `Session.merge_environment_settings`, then the session's own
+                found = given
+                if self.trust_env:
+                    for scheme, proxy in requests.utils.get_environ_proxies(url, found.get("no_proxy")).items():
+                        found.setdefault(scheme, proxy)
+                found = {**self._session.proxies, **found}
+            elif self._configured is not None:
+                found = given
             elif self.trust_env:
                 found = dict(requests.utils.get_environ_proxies(url))
             else:
                 found = {}
+            found = {k: v for k, v in found.items() if v}
             chosen = requests.utils.select_proxy(url, found)
             if chosen and not chosen.lower().startswith(_PROXY_SCHEMES):
                 raise InvalidArgumentError(
@@ -150,9 +163,10 @@ def _context(verify: Any, cert: Optional[Tuple[str, str]]) -> ssl.SSLContext:
 
 
 def decode_content(content: bytes, encoding: str, status: int) -> bytes:
-    """Undo a `Content-Encoding` as urllib3's `decode_content=True` does: the sync transport's decoding, so the
-    async one gives the same bytes (gzip, deflate, stacked codings; br/zstd when their packages are installed;
-    unknown codings left as they are) and the same `DecodeError` for a corrupt or truncated body."""
+    """Undo a `Content-Encoding` as urllib3's `decode_content=True` does, for both transports alike: gzip,
+    deflate, stacked codings, br/zstd when their packages are installed; unknown codings are left as they are,
+    and a corrupt body is urllib3's `DecodeError`. A gzip stream cut short decodes to what it holds, without an
+    error (urllib3 does not check for the end of the stream): on a 2xx the signature then fails to verify."""
     import urllib3
 
     r = urllib3.HTTPResponse(
@@ -163,3 +177,19 @@ def decode_content(content: bytes, encoding: str, status: int) -> bytes:
         decode_content=True,
     )
     return bytes(r.data)
+
+
+def unverified(url: str) -> None:
+    """urllib3's warning for an HTTPS request whose certificate is not checked (`verify=False`), which the sync
+    transport gets from urllib3 itself: the async transport gives the same one, so `-W error` treats both alike."""
+    import warnings
+
+    from urllib3.exceptions import InsecureRequestWarning
+
+    host = _origin(url).split("://", 1)[-1]
+    warnings.warn(
+        f"Unverified HTTPS request is being made to host '{host}'. Adding certificate verification is strongly "
+        "advised (`verify` is False).",
+        InsecureRequestWarning,
+        stacklevel=2,
+    )

@@ -19,7 +19,7 @@ from requests.structures import CaseInsensitiveDict
 from ..errors import TransportError
 from ..models import Headers, Request, Response
 from .base import CHUNK, budget, failure, passthrough, split_timeout, timed_out
-from .network import Network
+from .network import Network, decode_content
 
 __all__ = ["RequestsTransport"]
 
@@ -74,9 +74,16 @@ class RequestsTransport:
                 raise
             raise failure(request, exc) from exc
         headers = r.headers
-        if deadline is None and 200 <= r.status_code < 300:
+        coding = headers.get("Content-Encoding")
+        if deadline is None and coding is None and 200 <= r.status_code < 300:
             return Response.build(r.status_code, headers, b"", request.url, r.reason or "", _Body(r, request))
-        return Response.build(r.status_code, headers, _read(r, request, deadline), request.url, r.reason or "")
+        content = _read(r, request, deadline)
+        if coding is not None:
+            try:
+                content = decode_content(content, coding, r.status_code)
+            except Exception as exc:
+                raise failure(request, exc, "failed mid-body") from exc
+        return Response.build(r.status_code, headers, content, request.url, r.reason or "")
 
     def close(self) -> None:
         if self._owned:
@@ -101,7 +108,7 @@ def _prepare(request: Request) -> requests.PreparedRequest:
 
 
 def _read(r: requests.Response, request: Request, deadline: Optional[float]) -> bytes:
-    """The whole body, decoded as urllib3 decodes it; past `deadline` the call ends (kind `timeout`).
+    """The whole body as sent (still content-coded); past `deadline` the call ends (kind `timeout`).
 
     `read1` returns what one read of the socket gave, so a server dripping its body is noticed at the next
     chunk: each read waits at most the read timeout."""
@@ -110,7 +117,7 @@ def _read(r: requests.Response, request: Request, deadline: Optional[float]) -> 
     done = False
     try:
         while True:
-            chunk = raw.read1(CHUNK)
+            chunk = raw.read1(CHUNK, decode_content=False)
             if not chunk:
                 break
             parts.append(chunk)
@@ -130,7 +137,7 @@ def _read(r: requests.Response, request: Request, deadline: Optional[float]) -> 
 
 
 class _Body:
-    """A streamed download: chunks as they arrive; the connection is released at the end."""
+    """A streamed download with no content coding: chunks as they arrive; the connection is released at the end."""
 
     def __init__(self, response: requests.Response, request: Request) -> None:
         self._r, self._request = response, request
