@@ -121,8 +121,8 @@ def _read(r: requests.Response, request: Request, deadline: Optional[float]) -> 
             if not chunk:
                 break
             parts.append(chunk)
-            if deadline is not None and time.monotonic() > deadline:
-                raise timed_out(request, budget(request.timeout))
+            if deadline is not None and time.monotonic() > deadline and not raw.closed:
+                raise timed_out(request, budget(request.timeout))  # (an answer already whole is kept)
         done = True
     except TransportError:
         raise
@@ -147,7 +147,7 @@ class _Body:
         done = False
         try:
             while True:
-                chunk = raw.read1(CHUNK)
+                chunk = raw.read1(CHUNK, decode_content=False)
                 if not chunk:
                     break
                 yield chunk
