@@ -24,6 +24,7 @@ from typing import Any, Callable, Dict, Iterator, NamedTuple, Optional, Tuple
 
 import pytest
 
+from tests.pki import EC, Authority, openssl
 from wechatpay_chain import Builder
 from wechatpay_chain.errors import ClientError, InvalidArgumentError, TransportError
 
@@ -38,28 +39,6 @@ TRUST_ENV = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_
 PROXY_ENV = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "all_proxy",
              "no_proxy")
 
-CONF = """\
-[ req ]
-distinguished_name = dn
-prompt = no
-[ dn ]
-CN = unused
-[ ca_ext ]
-basicConstraints = critical, CA:TRUE
-keyUsage = critical, keyCertSign, cRLSign
-subjectKeyIdentifier = hash
-[ server_ext ]
-basicConstraints = CA:FALSE
-keyUsage = critical, digitalSignature, keyEncipherment
-extendedKeyUsage = serverAuth
-subjectAltName = IP:127.0.0.1
-[ client_ext ]
-basicConstraints = CA:FALSE
-keyUsage = critical, digitalSignature, keyEncipherment
-extendedKeyUsage = clientAuth
-"""
-
-
 # -- PKI -----------------------------------------------------------------------------------------------------------
 class Pki(NamedTuple):
     ca: Path
@@ -71,11 +50,6 @@ class Pki(NamedTuple):
     garbage: Path  # a file that is not a CA bundle
 
 
-def _openssl(*args: str) -> str:
-    done = subprocess.run(["openssl", *args], check=True, capture_output=True, text=True)
-    return done.stdout
-
-
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     if shutil.which("openssl") is None:
@@ -83,35 +57,17 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
             pytest.fail("the openssl CLI is not installed, and CI=true: the trust tests must run in CI")
         pytest.skip("the openssl CLI is not installed: no test PKI for the trust tests")
     d = tmp_path_factory.mktemp("trust-pki")
-    conf = d / "openssl.conf"
-    conf.write_text(CONF)
-
-    def key(name: str) -> Path:
-        path = d / f"{name}.key"
-        _openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", str(path))
-        return path
-
-    ca_key = key("ca")
-    ca = d / "ca.pem"
-    _openssl("req", "-x509", "-new", "-key", str(ca_key), "-subj", "/CN=wechatpay-chain trust test CA", "-days", "2",
-             "-config", str(conf), "-extensions", "ca_ext", "-out", str(ca))
-
-    def issue(name: str, subject: str, ext: str, serial: str) -> Path:
-        k, csr, cert = key(name), d / f"{name}.csr", d / f"{name}.pem"
-        _openssl("req", "-new", "-key", str(k), "-subj", subject, "-config", str(conf), "-out", str(csr))
-        _openssl("x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key), "-set_serial", serial,
-                 "-days", "2", "-sha256", "-extfile", str(conf), "-extensions", ext, "-out", str(cert))
-        return cert
-
-    server_cert = issue("server", "/CN=wechatpay-chain trust test server", "server_ext", "0x1001")
-    client_cert = issue("client", f"/O=WeChatPay Sandbox/CN={MCHID}", "client_ext", "0x1002")
+    authority = Authority(d, "wechatpay-chain trust test CA", "IP:127.0.0.1", EC)
+    ca = authority.ca
+    server_cert = authority.issue("server", "/CN=wechatpay-chain trust test server", "server_ext", "0x1001")
+    client_cert = authority.issue("client", f"/O=WeChatPay Sandbox/CN={MCHID}", "client_ext", "0x1002")
 
     ca_dir = d / "cadir"
     ca_dir.mkdir()
     shutil.copy(ca, ca_dir / "ca.pem")
-    hashed = ca_dir / f"{_openssl('x509', '-hash', '-noout', '-in', str(ca)).strip()}.0"
+    hashed = ca_dir / f"{openssl('x509', '-hash', '-noout', '-in', str(ca)).strip()}.0"
     try:
-        _openssl("rehash", str(ca_dir))
+        openssl("rehash", str(ca_dir))
     except subprocess.CalledProcessError:  # an openssl without `rehash` (LibreSSL): name the link as it would
         shutil.copy(ca, hashed)
     assert hashed.exists(), f"no {hashed.name} in {sorted(os.listdir(ca_dir))}"

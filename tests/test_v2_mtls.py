@@ -12,13 +12,13 @@ import hashlib
 import http.server
 import shutil
 import ssl
-import subprocess
 import threading
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, NamedTuple
 
 import pytest
 
+from tests.pki import Authority, openssl
 from wechatpay_chain import Builder, InvalidArgumentError, Transformer, TransportError
 from wechatpay_chain.v2 import parse
 
@@ -27,28 +27,6 @@ pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="the ope
 MCHID = "1230000109"
 SECRET = "exposed_your_key_here_have_risks"
 PASSPHRASE = "merchant-key-passphrase"
-
-CONF = """\
-[ req ]
-distinguished_name = dn
-prompt = no
-[ dn ]
-CN = unused
-[ ca_ext ]
-basicConstraints = critical, CA:TRUE
-keyUsage = critical, keyCertSign, cRLSign
-subjectKeyIdentifier = hash
-[ server_ext ]
-basicConstraints = CA:FALSE
-keyUsage = critical, digitalSignature, keyEncipherment
-extendedKeyUsage = serverAuth
-subjectAltName = IP:127.0.0.1, DNS:localhost
-[ client_ext ]
-basicConstraints = CA:FALSE
-keyUsage = critical, digitalSignature, keyEncipherment
-extendedKeyUsage = clientAuth
-"""
-
 
 class Pki(NamedTuple):
     ca: Path
@@ -61,44 +39,22 @@ class Pki(NamedTuple):
     client_p12: Path
 
 
-def _openssl(*args: str) -> None:
-    subprocess.run(["openssl", *args], check=True, capture_output=True)
-
-
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     d = tmp_path_factory.mktemp("pki")
-    conf = d / "openssl.conf"
-    conf.write_text(CONF)
-
-    def key(name: str) -> Path:
-        path = d / f"{name}.key"
-        _openssl("genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", str(path))
-        return path
-
-    ca_key = key("ca")
-    ca = d / "ca.pem"
-    _openssl("req", "-x509", "-new", "-key", str(ca_key), "-subj", "/CN=wechatpay-chain test CA", "-days", "2",
-             "-config", str(conf), "-extensions", "ca_ext", "-out", str(ca))
-
-    def issue(name: str, subject: str, ext: str) -> Path:
-        k, csr, cert = key(name), d / f"{name}.csr", d / f"{name}.pem"
-        _openssl("req", "-new", "-key", str(k), "-subj", subject, "-config", str(conf), "-out", str(csr))
-        _openssl("x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key), "-set_serial", "0x1234",
-                 "-days", "2", "-sha256", "-extfile", str(conf), "-extensions", ext, "-out", str(cert))
-        return cert
-
-    server_cert = issue("server", "/CN=localhost", "server_ext")
-    client_cert = issue("client", f"/O=WeChatPay Sandbox/CN={MCHID}", "client_ext")
+    authority = Authority(d, "wechatpay-chain test CA", "IP:127.0.0.1, DNS:localhost")
+    ca = authority.ca
+    server_cert = authority.issue("server", "/CN=localhost", "server_ext")
+    client_cert = authority.issue("client", f"/O=WeChatPay Sandbox/CN={MCHID}", "client_ext")
     client_key = d / "client.key"
     pkcs8 = d / "client.pkcs8.enc.key"
-    _openssl("pkcs8", "-topk8", "-in", str(client_key), "-v2", "aes-256-cbc", "-passout", f"pass:{PASSPHRASE}",
+    openssl("pkcs8", "-topk8", "-in", str(client_key), "-v2", "aes-256-cbc", "-passout", f"pass:{PASSPHRASE}",
              "-out", str(pkcs8))
     legacy = d / "client.legacy.enc.key"
-    _openssl("rsa", "-in", str(client_key), "-aes256", "-traditional", "-passout", f"pass:{PASSPHRASE}",
+    openssl("rsa", "-in", str(client_key), "-aes256", "-traditional", "-passout", f"pass:{PASSPHRASE}",
              "-out", str(legacy))
     p12 = d / "client.p12"
-    _openssl("pkcs12", "-export", "-in", str(client_cert), "-inkey", str(client_key), "-passout", f"pass:{MCHID}",
+    openssl("pkcs12", "-export", "-in", str(client_cert), "-inkey", str(client_key), "-passout", f"pass:{MCHID}",
              "-out", str(p12))
     return Pki(ca, server_cert, d / "server.key", client_cert, client_key, pkcs8, legacy, p12)
 

@@ -10,13 +10,13 @@ are never followed. The body is read here, a chunk at a time, so the call has a 
 from __future__ import annotations
 
 import time
-from typing import Any, Iterator, Mapping, Optional
+from contextlib import closing
+from typing import Any, Generator, Iterator, Mapping, Optional
 
 import requests
 from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
 
-from ..errors import TransportError
 from ..models import Headers, Request, Response
 from .base import CHUNK, budget, failure, passthrough, split_timeout, timed_out
 from .network import Network, decode_content
@@ -107,59 +107,48 @@ def _prepare(request: Request) -> requests.PreparedRequest:
     return prepared
 
 
-def _read(r: requests.Response, request: Request, deadline: Optional[float]) -> bytes:
-    """The whole body as sent (still content-coded); past `deadline` the call ends (kind `timeout`).
-
-    `read1` returns what one read of the socket gave, so a server dripping its body is noticed at the next
-    chunk: each read waits at most the read timeout."""
+def _chunks(r: requests.Response, request: Request) -> Generator[bytes, None, None]:
+    """The body as sent (still content-coded), a read at a time: `read1` returns what one read of the socket
+    gave, each waiting at most the read timeout. Read to the end, the connection goes back to the pool; left
+    early (an error, the deadline, a download closed half-way), it is closed instead of being reused."""
     raw = r.raw
-    parts = []
     done = False
     try:
         while True:
             chunk = raw.read1(CHUNK, decode_content=False)
             if not chunk:
                 break
-            parts.append(chunk)
-            if deadline is not None and time.monotonic() > deadline and not raw.closed:
-                raise timed_out(request, budget(request.timeout))  # (an answer already whole is kept)
+            yield chunk
         done = True
-    except TransportError:
-        raise
     except Exception as exc:
         raise failure(request, exc, "failed mid-body") from exc
     finally:
         if done:
-            raw.release_conn()  # read to the end: the connection goes back to the pool
+            raw.release_conn()
         else:
-            r.close()  # part of the answer is still unread: the connection is closed, not reused
+            r.close()
+
+
+def _read(r: requests.Response, request: Request, deadline: Optional[float]) -> bytes:
+    """The whole body; a body still arriving past `deadline` ends the call (kind `timeout`) at its next read,
+    and an answer already whole by then is kept."""
+    parts = []
+    with closing(_chunks(r, request)) as chunks:
+        for chunk in chunks:
+            parts.append(chunk)
+            if deadline is not None and time.monotonic() > deadline and not r.raw.closed:
+                raise timed_out(request, budget(request.timeout))
     return b"".join(parts)
 
 
 class _Body:
-    """A streamed download with no content coding: chunks as they arrive; the connection is released at the end."""
+    """A streamed download with no content coding: chunks as they arrive (`_chunks`)."""
 
     def __init__(self, response: requests.Response, request: Request) -> None:
         self._r, self._request = response, request
 
     def __iter__(self) -> Iterator[bytes]:
-        raw = self._r.raw
-        done = False
-        try:
-            while True:
-                chunk = raw.read1(CHUNK, decode_content=False)
-                if not chunk:
-                    break
-                yield chunk
-            done = True
-        except Exception as exc:
-            raise failure(self._request, exc, "failed mid-body") from exc
-        finally:
-            if done:
-                raw.release_conn()
-            else:
-                self._r.close()
+        return _chunks(self._r, self._request)
 
     def close(self) -> None:
         self._r.close()
-
