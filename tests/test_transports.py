@@ -22,11 +22,11 @@ from urllib3.exceptions import (
     ReadTimeoutError,
 )
 
-from wechatpay_chain import Builder, InvalidArgumentError, Request, Response, TransportError
+from wechatpay_chain import Builder, Headers, InvalidArgumentError, Request, Response, TransportError
 from wechatpay_chain.sandbox import Sandbox
 from wechatpay_chain.transports import AsyncTransport, SyncTransport
 from wechatpay_chain.transports.aiohttp_transport import AiohttpTransport
-from wechatpay_chain.transports.base import budget, joined_headers, kind_of
+from wechatpay_chain.transports.base import budget, kind_of
 from wechatpay_chain.transports.network import Network
 from wechatpay_chain.transports.requests_transport import RequestsTransport
 
@@ -142,7 +142,7 @@ def test_the_deadline_is_connect_plus_read() -> None:
 
 
 def test_repeated_headers_are_joined_under_the_first_spelling() -> None:
-    assert joined_headers([("X-A", "1"), ("x-a", "2"), ("B", "3")]) == {"X-A": "1, 2", "B": "3"}
+    assert Headers.joined([("X-A", "1"), ("x-a", "2"), ("B", "3")]).as_dict() == {"X-A": "1, 2", "B": "3"}
 
 
 def test_a_ca_path_that_does_not_load_is_refused_before_any_io(tmp_path: Path,

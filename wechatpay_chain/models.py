@@ -59,6 +59,22 @@ class Headers(MutableMapping[str, str]):
         item = self._d.get(key.lower())
         return default if item is None else item[1]
 
+    @classmethod
+    def joined(cls, pairs: Iterable[Tuple[str, str]]) -> Headers:
+        """Response header pairs as requests presents them: a repeated field once, its values joined with ', '
+        (RFC 9110 5.3), under its first spelling. Both transports' `Response.headers` read this way."""
+        items = pairs if isinstance(pairs, list) else list(pairs)
+        d = {name.lower(): (name, value) for name, value in items}
+        if len(d) < len(items):  # a repeated field (rare): its values joined in order, under its first spelling
+            d = {}
+            for name, value in items:
+                key = name.lower()
+                found = d.get(key)
+                d[key] = (name, value) if found is None else (found[0], f"{found[1]}, {value}")
+        new = cls()
+        new._d = d
+        return new
+
     def copy(self) -> Headers:
         new = Headers()
         new._d = dict(self._d)

@@ -15,8 +15,8 @@ from typing import Any, AsyncGenerator, AsyncIterator, Awaitable, Callable, Dict
 import aiohttp
 from yarl import URL
 
-from ..models import Request, Response
-from .base import CHUNK, budget, failure, joined_headers, passthrough, split_timeout
+from ..models import Headers, Request, Response
+from .base import CHUNK, budget, failure, passthrough, split_timeout
 from .network import Network, decode_content, unverified
 
 __all__ = ["AiohttpTransport"]
@@ -30,7 +30,7 @@ class AiohttpTransport:
 
     def __init__(self, options: Mapping[str, Any]) -> None:
         self.user_agent = f"aiohttp/{aiohttp.__version__}"
-        self._limit = int(options.get("pool_maxsize", 32))
+        self._limit = int(options.get("pool_maxsize", 100))  # aiohttp's own default when not configured
         self.network = Network(options)
         self._timeouts: Dict[Tuple[Any, bool], aiohttp.ClientTimeout] = {}
         self._sessions: Dict[asyncio.AbstractEventLoop, Tuple[aiohttp.ClientSession, Any]] = {}
@@ -71,8 +71,9 @@ class AiohttpTransport:
             unverified(request.url)  # as urllib3 warns on the sync transport
         proxy = self.network.proxy(request.url)
         session = await self._session()
-        headers = dict(request.headers)
-        if not any(name.lower() == "accept-encoding" for name in headers):
+        given = request.headers
+        headers = given.as_dict() if isinstance(given, Headers) else dict(given)
+        if "Accept-Encoding" not in given and "accept-encoding" not in given:
             headers["Accept-Encoding"] = "identity"  # what urllib3 sends on the sync transport
         data: Any = request.body
         if data is not None and not isinstance(data, (bytes, bytearray)):  # a streamed upload (MediaUtil)
@@ -93,10 +94,10 @@ class AiohttpTransport:
             if passthrough(exc):
                 raise
             raise failure(request, exc) from exc
-        found = joined_headers((k.decode("latin-1"), v.decode("latin-1")) for k, v in r.raw_headers)
-        coding = next((v for k, v in found.items() if k.lower() == "content-encoding"), None)
+        found = Headers.joined([(k.decode("latin-1"), v.decode("latin-1")) for k, v in r.raw_headers])
+        coding = found.get("Content-Encoding")
         if request.stream and coding is None and 200 <= r.status < 300:
-            return Response.build(r.status, found, b"", request.url, r.reason or "", _Body(r, request))
+            return Response(r.status, found, b"", request.url, r.reason or "", _Body(r, request))
         try:
             content = await r.read()
             if coding is not None:
@@ -105,7 +106,7 @@ class AiohttpTransport:
             raise failure(request, exc, "failed mid-body") from exc
         finally:
             r.release()
-        return Response.build(r.status, found, content, request.url, r.reason or "")
+        return Response(r.status, found, content, request.url, r.reason or "")
 
     async def close(self) -> None:
         """Close the session of the running loop (others close when their loop shuts down)."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from typing import Any, Dict, Iterable, List, Optional, Protocol, Tuple, runtime_checkable
+from typing import Any, Dict, List, Protocol, Tuple, runtime_checkable
 
 from ..errors import TransportError, WeChatPayError
 from ..models import Request, Response
@@ -24,7 +24,6 @@ __all__ = [
     "handshake_refused",
     "budget",
     "split_timeout",
-    "joined_headers",
 ]
 
 #: bytes asked of the library per read of a body
@@ -170,21 +169,5 @@ def passthrough(exc: BaseException) -> bool:
     return isinstance(exc, (WeChatPayError, Warning))
 
 
-def joined_headers(pairs: Iterable[Tuple[str, str]]) -> Dict[str, str]:
-    """Response header pairs as requests presents them: a repeated field once, its values joined with ', '
-    (RFC 9110 5.3), under its first spelling. Both transports build `Response.headers` through this."""
-    out: Dict[str, Tuple[str, str]] = {}
-    for name, value in pairs:
-        key = name.lower()
-        found = out.get(key)
-        out[key] = (name, value) if found is None else (found[0], f"{found[1]}, {value}")
-    return dict(out.values())
-
-
 def timed_out(request: Request, seconds: float) -> TransportError:
     return TransportError(f"{describe(request)} timed out: no whole answer within {seconds:g} s", "timeout")
-
-
-def response(status: int, headers: Dict[str, str], content: bytes, request: Request, reason: Optional[str],
-             stream: Any = None) -> Response:
-    return Response.build(status, headers, content, request.url, reason or "", stream)

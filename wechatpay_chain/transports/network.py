@@ -48,6 +48,12 @@ class Network:
             self._check_ca(verify)
         self.verify: Any = verify
         self._configured: Optional[Mapping[str, Optional[str]]] = options.get("proxies")
+        #: whether any proxy can apply at all (else every call goes direct, with nothing to resolve per origin)
+        self._proxied = bool(
+            (self._configured and any(self._configured.values()))
+            or (self._configured is None and trust_env and _environ_has_proxies())
+            or (session is not None and any(session.proxies.values()))
+        )
         self._routes: Dict[str, Dict[str, str]] = {}
         self._chosen: Dict[str, Optional[str]] = {}
         self._contexts: Dict[Optional[Tuple[str, str]], ssl.SSLContext] = {}
@@ -93,6 +99,8 @@ class Network:
     def proxies(self, url: str) -> Dict[str, str]:
         """The proxies for `url`: the config's `proxies` if given (`{}`: none), else the environment's
         (`HTTP(S)_PROXY`, `ALL_PROXY`, honouring `NO_PROXY`), resolved once per origin."""
+        if not self._proxied:
+            return {}
         origin = _origin(url)
         found = self._routes.get(origin)
         if found is None:
@@ -123,6 +131,8 @@ class Network:
 
     def proxy(self, url: str) -> Optional[str]:
         """The one proxy URL requests would pick for `url` from `proxies(url)` (`requests.utils.select_proxy`)."""
+        if not self._proxied:
+            return None
         origin = _origin(url)
         try:
             return self._chosen[origin]
@@ -132,6 +142,13 @@ class Network:
             chosen: Optional[str] = requests.utils.select_proxy(url, self.proxies(url))
             self._chosen[origin] = chosen
             return chosen
+
+
+def _environ_has_proxies() -> bool:
+    """Whether the environment names any proxy (what `requests.utils.get_environ_proxies` reads)."""
+    from urllib.request import getproxies
+
+    return any(v for k, v in getproxies().items() if k != "no")
 
 
 def _origin(url: str) -> str:

@@ -59,7 +59,7 @@ class RequestsTransport:
                     prepared,
                     stream=True,
                     timeout=(connect, read),
-                    verify=self.network.verify,
+                    verify=self.network.verify if request.url[:6].lower() == "https:" else True,
                     cert=request.cert,
                     proxies=self.network.proxies(request.url),
                 )
