@@ -144,6 +144,41 @@ class Server:
                 self.proc.wait()
 
 
+def _busy_seconds() -> float:
+    """User + nice + system CPU of the whole machine so far (Linux /proc/stat, all CPUs; 0.0 elsewhere)."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+    except OSError:
+        return 0.0
+    return (int(fields[1]) + int(fields[2]) + int(fields[3])) / os.sysconf("SC_CLK_TCK")
+
+
+class OtherLoad:
+    """The CPU other processes used while the block ran, in cores (the machine's user + system CPU less this
+    process's and the static server's): figures taken while something else ran are not comparable.
+
+        with OtherLoad(server.cpu_seconds) as other: ...
+        other.cores  # 0.02: idle; 0.7: another process took most of a core meanwhile
+    """
+
+    def __init__(self, server_cpu: Optional[Callable[[], float]] = None) -> None:
+        self.server_cpu = server_cpu
+        self.cores = 0.0
+
+    def _ours(self) -> float:
+        t = os.times()
+        return t.user + t.system + (self.server_cpu() if self.server_cpu is not None else 0.0)
+
+    def __enter__(self) -> OtherLoad:
+        self._t0, self._busy0, self._ours0 = time.perf_counter(), _busy_seconds(), self._ours()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        wall = time.perf_counter() - self._t0
+        other = (_busy_seconds() - self._busy0) - (self._ours() - self._ours0)
+        self.cores = max(other, 0.0) / wall if wall > 0 else 0.0
+
+
 def median_ns(fn: Callable[[], Any], n: int, warmup: int, rounds: int = 5) -> Dict[str, float]:
     """Per-call median (µs) over `rounds` rounds of `n` timed calls each, after `warmup` calls."""
     for _ in range(warmup):
@@ -179,6 +214,14 @@ def versions() -> Dict[str, str]:
             out[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
             out[dist] = "-"
+    try:  # the package's commit, '+' if wechatpay_chain/ has uncommitted changes
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+        dirty = subprocess.run(["git", "status", "--porcelain", "wechatpay_chain"], cwd=ROOT, capture_output=True,
+                               text=True)
+        if head.returncode == 0:
+            out["commit"] = head.stdout.strip() + ("+" if dirty.stdout.strip() else "")
+    except OSError:
+        pass
     try:
         from cryptography.hazmat.backends.openssl import backend
 
@@ -186,6 +229,33 @@ def versions() -> Dict[str, str]:
     except Exception:  # noqa: BLE001 - informational only
         pass
     return out
+
+
+def signed_request(client: Any, payload: Mapping[str, Any]) -> Any:
+    """The seed call's signed `Request` as the SDK's flow builds it (the sign offload done in place): the method,
+    URL, headers and body a transport is handed, for the bare-HTTP baselines."""
+    from wechatpay_chain.models import Offload, Request
+
+    flow = client.get_driver().flow("POST", SEED_URI, {"json": payload}, "bench")
+    step = next(flow)
+    while isinstance(step, Offload):
+        step = flow.send(step.fn(step.arg))
+    flow.close()
+    assert isinstance(step, Request) and isinstance(step.body, bytes)
+    return step
+
+
+def aiohttp_headers(request: Any) -> Dict[str, str]:
+    """The headers the SDK's aiohttp transport sends for `request` (its own addition: Accept-Encoding identity)."""
+    headers = dict(request.headers)
+    if not any(name.lower() == "accept-encoding" for name in headers):
+        headers["Accept-Encoding"] = "identity"
+    return headers
+
+
+def verdict(value: float, limit: float) -> str:
+    """'1.04 <= 1.10 ✓' / '1.21 <= 1.10 ✗'."""
+    return f"{value:.3f} (≤ {limit:.2f} {'✓' if value <= limit else '✗'})"
 
 
 def table(rows: Iterable[Sequence[Any]], header: Sequence[str]) -> str:
