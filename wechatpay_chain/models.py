@@ -103,6 +103,12 @@ def target_of(url: str) -> str:
     return rest[slash:] if slash >= 0 else "/"
 
 
+def origin_of(url: str) -> str:
+    """'https://host/a/b?q=1' -> 'https://host' (what pools, proxies and TLS settings are chosen by)."""
+    slash = url.find("/", url.find("//") + 2)
+    return url[:slash] if slash >= 0 else url
+
+
 @dataclass(frozen=True)
 class Request:
     """One HTTP request, fully built and signed; transports send it byte for byte."""

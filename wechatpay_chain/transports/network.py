@@ -16,6 +16,8 @@ import threading
 from typing import Any, Dict, Mapping, Optional, Tuple
 
 from ..errors import InvalidArgumentError, TransportError
+from ..models import Request, origin_of
+from .base import describe
 
 __all__ = ["Network", "decode_content", "unverified"]
 
@@ -84,7 +86,7 @@ class Network:
                 self._contexts[cert] = found
         return found
 
-    def tls_for(self, request: Any) -> ssl.SSLContext:
+    def tls_for(self, request: Request) -> ssl.SSLContext:
         """`ssl_context` for a request's client certificate; one that does not load (a key that is not the
         certificate's, say) is a TransportError of kind `connect` on both transports: nothing was sent."""
         try:
@@ -92,8 +94,9 @@ class Network:
         except (ssl.SSLError, OSError, ValueError) as exc:
             reason = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or "does not load"
             problem = f"{type(exc).__name__}: {reason}"
-        what = f"{request.method} {request.url.split('?', 1)[0]}"
-        raise TransportError(f"{what} failed: the client certificate and key do not load ({problem})", "connect")
+        raise TransportError(
+            f"{describe(request)} failed: the client certificate and key do not load ({problem})", "connect"
+        )
 
     # -- proxies -------------------------------------------------------------------------------------------------
     def proxies(self, url: str) -> Dict[str, str]:
@@ -101,7 +104,7 @@ class Network:
         (`HTTP(S)_PROXY`, `ALL_PROXY`, honouring `NO_PROXY`), resolved once per origin."""
         if not self._proxied:
             return {}
-        origin = _origin(url)
+        origin = origin_of(url)
         found = self._routes.get(origin)
         if found is None:
             import requests.utils
@@ -133,7 +136,7 @@ class Network:
         """The one proxy URL requests would pick for `url` from `proxies(url)` (`requests.utils.select_proxy`)."""
         if not self._proxied:
             return None
-        origin = _origin(url)
+        origin = origin_of(url)
         try:
             return self._chosen[origin]
         except KeyError:
@@ -149,11 +152,6 @@ def _environ_has_proxies() -> bool:
     from urllib.request import getproxies
 
     return any(v for k, v in getproxies().items() if k != "no")
-
-
-def _origin(url: str) -> str:
-    slash = url.find("/", url.find("//") + 2)
-    return url[:slash] if slash >= 0 else url
 
 
 def _context(verify: Any, cert: Optional[Tuple[str, str]]) -> ssl.SSLContext:
@@ -203,7 +201,7 @@ def unverified(url: str) -> None:
 
     from urllib3.exceptions import InsecureRequestWarning
 
-    host = _origin(url).split("://", 1)[-1]
+    host = origin_of(url).split("://", 1)[-1]
     warnings.warn(
         f"Unverified HTTPS request is being made to host '{host}'. Adding certificate verification is strongly "
         "advised (`verify` is False).",
