@@ -593,6 +593,7 @@ def test_xml_on_an_apiv3_call_is_refused_not_dropped() -> None:
         ({"headers": {"X-A": "a\r\nX-Evil: 1"}}, "one line"),
         ({"headers": {"X A": "1"}}, "token"),
         ({"headers": {"X-Name": "张三"}}, "Latin-1"),
+        ({"headers": {"X-Name": "café"}}, "not ASCII"),  # Latin-1, but aiohttp would send it as UTF-8
         ({"mchid": 'abc"x'}, "`mchid`"),
         ({"mchid": "1900 0001"}, "`mchid`"),
         ({"serial": '37 75 B6'}, "`serial`"),

@@ -105,8 +105,8 @@ def encode_query(query: Any) -> str:
 
 
 #: the characters a request target keeps as they are (RFC 3986 path and query characters); `%` only in an
-#: upper-case %XX escape. urllib3 (every sync path) re-encodes anything else before sending, yarl and h1 do
-#: not: only a target in this form is sent, by every transport, as the bytes it was signed as.
+#: upper-case %XX escape. urllib3 (the sync transport) re-encodes anything else before sending, yarl (aiohttp)
+#: does not: only a target in this form is sent, by both transports, as the bytes it was signed as.
 TARGET_CHARS = re.compile(r"/[A-Za-z0-9._~!$&'()*+,;=:@/?%-]*").fullmatch
 BAD_ESCAPE = re.compile(r"%(?![0-9A-F]{2})").search
 _ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}|[^A-Za-z0-9._~!$&'()*+,;=:@/?-]")
