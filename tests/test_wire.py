@@ -123,6 +123,12 @@ class Wire:
                 except OSError:
                     return
 
+    @property
+    def connections(self) -> int:
+        """How many connections the server has accepted."""
+        with self._lock:
+            return len(self._threads)
+
     def sleep(self, seconds: float) -> bool:
         """Pause a behaviour; False once the server is stopping."""
         return not self._stop.wait(seconds) and self._alive()
@@ -591,3 +597,64 @@ def test_post_same_header_fields(serve: Callable[..., Wire]) -> None:
         head = raw.split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")[1:]
         fields[path] = sorted((k.lower(), v.strip()) for k, _, v in (line.partition(":") for line in head))
     assert fields["sync"] == fields["async"], fields
+
+
+# -- 9. connections: kept alive after a whole answer, dropped after a broken one ------------------------------------
+def _three_calls(path: str, requests_: List[Request]) -> List[Outcome]:
+    """The requests in order on ONE transport of `path` (its pool carries over from call to call)."""
+    if path == "sync":
+        transport = RequestsTransport(OPTIONS)
+        try:
+            out = []
+            for request in requests_:
+                start = time.monotonic()
+                try:
+                    out.append(_answered(transport.send(request), start))
+                except Exception as exc:
+                    out.append(_failed(exc, start))
+            return out
+        finally:
+            transport.close()
+
+    async def go() -> List[Outcome]:
+        transport = AiohttpTransport(OPTIONS)
+        try:
+            out = []
+            for request in requests_:
+                start = time.monotonic()
+                try:
+                    out.append(_answered(await transport.send(request), start))
+                except Exception as exc:
+                    out.append(_failed(exc, start))
+            return out
+        finally:
+            await transport.close()
+
+    return asyncio.run(go())
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_a_whole_answer_leaves_the_connection_for_the_next_call(serve: Callable[..., Wire], path: str) -> None:
+    wire = serve(answer(http("404 Not Found", [("Content-Type", "application/json")], JSON_404)))
+    out = _three_calls(path, [make_request(wire.url)] * 3)
+    assert [(o.status, o.content) for o in out] == [(404, JSON_404)] * 3, out
+    assert wire.connections == 1
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_a_body_cut_short_is_not_reused_and_the_next_call_works(serve: Callable[..., Wire], path: str) -> None:
+    """The first answer promises 100 bytes and the server stops after 10 (the connection stays open): the call
+    ends at its deadline, its connection is dropped, and the next call gets a fresh one and a whole answer."""
+    head = b"HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+    whole = http("404 Not Found", [("Content-Type", "application/json")], JSON_404)
+    answers = iter([head + b"x" * 10, whole])
+
+    def behave(wire: Wire, conn: socket.socket, request: bytes) -> bool:
+        conn.sendall(next(answers, whole))
+        return False
+
+    wire = serve(behave)
+    out = _three_calls(path, [make_request(wire.url, timeout=(0.5, 0.5)), make_request(wire.url)])
+    assert (out[0].error, out[0].kind) == ("TransportError", "timeout"), out[0]
+    assert (out[1].status, out[1].content) == (404, JSON_404), out[1]
+    assert wire.connections == 2
