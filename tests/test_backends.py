@@ -16,8 +16,8 @@ from typing import Any, Callable, Dict, Iterator, List
 import pytest
 
 from tests.keys import CRYPTO_FIXTURES, MOCK_PASSWORD, mock_contents, mock_path, mock_text, requires_openssl
-from wechatpay_chain import crypto
-from wechatpay_chain.crypto import AesEcb, AesGcm, Rsa, RsaKey
+from wechatpay_chain.crypto import rsa as crypto
+from wechatpay_chain.crypto.rsa import AesEcb, AesGcm, Rsa, RsaKey
 from wechatpay_chain.errors import DecryptionError, InvalidArgumentError
 
 pytest.importorskip("cryptography")

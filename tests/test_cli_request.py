@@ -11,9 +11,9 @@ import pytest
 
 from wechatpay_chain import Builder
 from wechatpay_chain.cli import main
+from wechatpay_chain.client.settings import load_config, read_settings, settings_from_env
 from wechatpay_chain.errors import InvalidArgumentError
 from wechatpay_chain.sandbox import Sandbox
-from wechatpay_chain.settings import load_config, read_settings, settings_from_env
 
 APPID = "wx8888888888888888"
 

@@ -15,8 +15,8 @@ from typing import IO, Any, List, Optional
 import pytest
 
 from wechatpay_chain import InvalidArgumentError
-from wechatpay_chain import mediautil as mediautil_module
-from wechatpay_chain.mediautil import CHUNK_SIZE, MediaUtil, guess_content_type
+from wechatpay_chain.files import media as mediautil_module
+from wechatpay_chain.files.media import CHUNK_SIZE, MediaUtil, guess_content_type
 
 # a 1x1 PNG (PHP's fixtures/logo.png stands in) and PHP's RFC 2397 transparent.gif
 LOGO = base64.b64decode(

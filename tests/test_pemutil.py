@@ -22,9 +22,9 @@ from tests.keys import (
     platform_serial,
     requires_openssl,
 )
-from wechatpay_chain.crypto import Rsa, RsaKey
+from wechatpay_chain.crypto.pem import Certificate, PemUtil, build_certificate
+from wechatpay_chain.crypto.rsa import Rsa, RsaKey
 from wechatpay_chain.errors import InvalidArgumentError
-from wechatpay_chain.pemutil import Certificate, PemUtil, build_certificate
 
 pytestmark = requires_openssl
 

@@ -10,8 +10,8 @@ import pytest
 
 from tests.keys import merchant_private_pem
 from wechatpay_chain import Formatter, Hash, PemUtil, Rsa
+from wechatpay_chain.crypto.pem import build_certificate
 from wechatpay_chain.errors import InvalidArgumentError
-from wechatpay_chain.pemutil import build_certificate
 
 
 def _body(pem: str) -> str:

@@ -17,9 +17,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from wechatpay_chain import AesGcm, Builder, Formatter, Rsa, Transformer, uritemplate
-from wechatpay_chain.chain import Node, normalize
-from wechatpay_chain.config import build_config
-from wechatpay_chain.core import verify_v3
+from wechatpay_chain.client.chain import Node, normalize
+from wechatpay_chain.client.config import build_config
 from wechatpay_chain.errors import (
     ApiError,
     DecryptionError,
@@ -28,6 +27,7 @@ from wechatpay_chain.errors import (
 )
 from wechatpay_chain.models import Request, Response
 from wechatpay_chain.notify import parse_notification, parse_notification_v2
+from wechatpay_chain.protocol.v3 import verify_v3
 from wechatpay_chain.sandbox.identity import shared_keys
 from wechatpay_chain.sandbox.protocol import Rejection, parse_authorization, sign_headers
 

@@ -23,9 +23,9 @@ from tests.keys import (
     platform_certificate,
     requires_openssl,
 )
-from wechatpay_chain.crypto import Rsa, RsaKey
+from wechatpay_chain.crypto.pem import PemUtil
+from wechatpay_chain.crypto.rsa import Rsa, RsaKey
 from wechatpay_chain.errors import DecryptionError, InvalidArgumentError
-from wechatpay_chain.pemutil import PemUtil
 
 pytestmark = requires_openssl
 

@@ -350,7 +350,7 @@ def test_pay_async_and_unknown_order(sandbox: Sandbox, client: Any) -> None:
 
 
 def test_media_upload_through_the_client(sandbox: Sandbox, client: Any, call: Any) -> None:
-    from wechatpay_chain.mediautil import MediaUtil
+    from wechatpay_chain.files.media import MediaUtil
 
     media = MediaUtil("logo.png", b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8)
     r = call(client.v3.merchant.media.upload, "post", body=media.get_stream(),

@@ -12,9 +12,9 @@ from typing import Any, Callable, Dict, Iterator, List, Set, Tuple
 import pytest
 
 from wechatpay_chain import AesEcb, AesGcm, Builder, Hash, Rsa, Sensitive
-from wechatpay_chain.core import prepare_v3, split_options
 from wechatpay_chain.errors import InvalidArgumentError, WeChatPayError
 from wechatpay_chain.notify import parse_notification, parse_notification_v2
+from wechatpay_chain.protocol.v3 import prepare_v3, split_options
 from wechatpay_chain.sandbox import Sandbox
 from wechatpay_chain.sandbox.protocol import sign_headers
 
@@ -348,7 +348,7 @@ def test_pem_where_a_path_goes_is_refused_without_echoing_it(sb: Sandbox, secret
                                                               monkeypatch: pytest.MonkeyPatch,
                                                               capsys: pytest.CaptureFixture[str]) -> None:
     from wechatpay_chain.cli import main
-    from wechatpay_chain.settings import load_config, settings_from_env
+    from wechatpay_chain.client.settings import load_config, settings_from_env
 
     pem = sb.merchant_private_key_pem
     body = "".join(ln for ln in pem.splitlines() if not ln.startswith("-----"))
@@ -392,7 +392,7 @@ def test_pem_where_a_path_goes_is_refused_without_echoing_it(sb: Sandbox, secret
 def test_der_and_pkcs12_key_bytes_ride_in_no_exception_chain(sb: Sandbox, secrets: Set[str], tmp_path: Any) -> None:
     import base64
 
-    from wechatpay_chain.settings import load_config
+    from wechatpay_chain.client.settings import load_config
 
     pem = sb.merchant_private_key_pem
     der = base64.b64decode("".join(ln for ln in pem.splitlines() if not ln.startswith("-----")))
@@ -408,7 +408,7 @@ def test_der_and_pkcs12_key_bytes_ride_in_no_exception_chain(sb: Sandbox, secret
     else:
         import datetime as dt
 
-        from wechatpay_chain.pemutil import build_certificate
+        from wechatpay_chain.crypto.pem import build_certificate
 
         now = dt.datetime.now(dt.timezone.utc)
         own = build_certificate(subject_key=sb.identity.merchant_key, issuer_key=sb.identity.merchant_key, serial=7,
@@ -436,7 +436,7 @@ def test_der_and_pkcs12_key_bytes_ride_in_no_exception_chain(sb: Sandbox, secret
 
 
 def test_config_file_parse_errors_name_the_line_number_only(secrets: Set[str], tmp_path: Any) -> None:
-    from wechatpay_chain.settings import read_settings
+    from wechatpay_chain.client.settings import read_settings
 
     files = {
         "no_section.ini": f"apiv3_key = {KNOWN_APIV3}\nsecret = {KNOWN_SECRET}\n",
@@ -507,8 +507,8 @@ def test_hmac_with_the_key_where_the_algorithm_goes_echoes_none_of_it(secrets: S
 def test_settings_and_merchant_hold_their_secrets_wrapped(sb: Sandbox, secrets: Set[str]) -> None:
     import pickle
 
-    from wechatpay_chain.settings import settings_from_env
-    from wechatpay_chain.v2 import merchant_cert
+    from wechatpay_chain.client.settings import settings_from_env
+    from wechatpay_chain.protocol.v2 import merchant_cert
 
     settings = settings_from_env({"WECHATPAY_MCHID": "1", "WECHATPAY_APIV3_KEY": KNOWN_APIV3,
                                   "WECHATPAY_SECRET": KNOWN_SECRET})
@@ -565,7 +565,7 @@ def test_a_sensitive_value_in_an_apiv2_body_is_refused_before_io(sb: Sandbox, se
 def test_a_secret_typed_as_sign_type_or_mch_id_is_not_echoed() -> None:
     """Those fields are echoed in their errors; a 32-character key typed there would be too."""
     from wechatpay_chain.notify import parse_notification_v2 as parse_v2
-    from wechatpay_chain.transformer import Transformer
+    from wechatpay_chain.protocol.transformer import Transformer
 
     secret = "ABCDEFGHijklmnopQRSTUVWXyz012345"
     handler = lambda request: None  # noqa: E731 - never reached
@@ -582,7 +582,7 @@ def test_a_secret_typed_as_sign_type_or_mch_id_is_not_echoed() -> None:
 
 def test_an_xml_document_rides_in_no_exception_chain() -> None:
     """A reply or notification body that is not UTF-8 (or not XML) held the whole document in __context__."""
-    from wechatpay_chain.transformer import Transformer
+    from wechatpay_chain.protocol.transformer import Transformer
 
     secretish = b"<xml><bank_no>6222020202020202</bank_no><x>\xff</x></xml>"
     for body in (secretish, secretish.replace(b"\xff", b"<"), b"<xml><a>6222020202020202</b></xml>"):

@@ -25,7 +25,7 @@ from wechatpay_chain import (
     VerificationError,
 )
 from wechatpay_chain.models import Request, Response
-from wechatpay_chain.v2 import NONE_SIGNATURE_RESPOND, merchant_cert, parse
+from wechatpay_chain.protocol.v2 import NONE_SIGNATURE_RESPOND, merchant_cert, parse
 
 MCHID = "1230000109"
 SECRET = "exposed_your_key_here_have_risks"

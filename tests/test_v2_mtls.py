@@ -20,7 +20,7 @@ import pytest
 
 from tests.pki import Authority, openssl
 from wechatpay_chain import Builder, InvalidArgumentError, Transformer, TransportError
-from wechatpay_chain.v2 import parse
+from wechatpay_chain.protocol.v2 import parse
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="the openssl CLI is not installed")
 

@@ -11,9 +11,9 @@ from typing import Any, Awaitable, Callable, Dict, Iterator, Mapping
 import pytest
 
 from wechatpay_chain import ApiError, Builder, InvalidArgumentError, Node, Transformer, VerificationError
-from wechatpay_chain.client import Driver
+from wechatpay_chain.client.driver import Driver
 from wechatpay_chain.models import Request, Response
-from wechatpay_chain.v2 import parse
+from wechatpay_chain.protocol.v2 import parse
 
 CST = timezone(timedelta(hours=8))
 APPID = "wx8888888888888888"

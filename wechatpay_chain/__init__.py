@@ -6,9 +6,10 @@ __version__ = "0.1.0"
 
 import typing as _typing  # noqa: E402
 
-from .chain import Builder, Node  # noqa: E402
-from .crypto import AesEcb, AesGcm, Hash, Rsa, RsaKey  # noqa: E402
-from .errors import (  # noqa: E402
+from wechatpay_chain.client.chain import Builder, Node  # noqa: E402
+from wechatpay_chain.crypto.pem import Certificate, PemUtil  # noqa: E402
+from wechatpay_chain.crypto.rsa import AesEcb, AesGcm, Hash, Rsa, RsaKey  # noqa: E402
+from wechatpay_chain.errors import (  # noqa: E402
     ApiError,
     ClientError,
     DecryptionError,
@@ -18,17 +19,16 @@ from .errors import (  # noqa: E402
     VerificationError,
     WeChatPayError,
 )
-from .formatter import Formatter  # noqa: E402
-from .keyring import Keyring  # noqa: E402
-from .models import Headers, Request, Response  # noqa: E402
-from .pemutil import Certificate, PemUtil  # noqa: E402
-from .sensitive import Sensitive  # noqa: E402
+from wechatpay_chain.keys.keyring import Keyring  # noqa: E402
+from wechatpay_chain.models import Headers, Request, Response  # noqa: E402
+from wechatpay_chain.protocol.formatter import Formatter  # noqa: E402
+from wechatpay_chain.protocol.sensitive import Sensitive  # noqa: E402
 
 if _typing.TYPE_CHECKING:  # imported on first use: they pull in the XML parser and mimetypes
-    from .mediautil import MediaUtil
-    from .transformer import Transformer
+    from wechatpay_chain.files.media import MediaUtil
+    from wechatpay_chain.protocol.transformer import Transformer
 
-_LAZY = {"MediaUtil": ".mediautil", "Transformer": ".transformer"}
+_LAZY = {"MediaUtil": ".files.media", "Transformer": ".protocol.transformer"}
 
 
 def __getattr__(name: str) -> _typing.Any:

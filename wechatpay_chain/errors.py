@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Optional
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .models import Response
+    from wechatpay_chain.models import Response
 
 __all__ = [
     "WeChatPayError",

@@ -14,13 +14,13 @@ import time
 from collections import OrderedDict
 from typing import Any, Callable, Dict, Iterable, Mapping, MutableMapping, Optional, Protocol, Tuple, Union
 
-from .core import NONCE, SERIAL, SIGNATURE, TIMESTAMP
-from .crypto import AesEcb, AesGcm, Hash, Rsa, RsaKey, shown_value
-from .errors import DecryptionError, InvalidArgumentError, VerificationError
-from .formatter import Formatter
-from .keyring import Keyring
-from .symmetric import check_apiv3_key
-from .transformer import Transformer
+from wechatpay_chain.crypto.rsa import AesEcb, AesGcm, Hash, Rsa, RsaKey, shown_value
+from wechatpay_chain.crypto.symmetric import check_apiv3_key
+from wechatpay_chain.errors import DecryptionError, InvalidArgumentError, VerificationError
+from wechatpay_chain.keys.keyring import Keyring
+from wechatpay_chain.protocol.formatter import Formatter
+from wechatpay_chain.protocol.transformer import Transformer
+from wechatpay_chain.protocol.v3 import NONCE, SERIAL, SIGNATURE, TIMESTAMP
 
 __all__ = [
     "parse_notification",

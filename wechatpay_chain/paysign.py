@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, Iterable, Optional, Union
 
-from .crypto import Hash, Rsa
-from .errors import InvalidArgumentError
-from .formatter import Formatter
-from .sensitive import encrypt_fields
+from wechatpay_chain.crypto.rsa import Hash, Rsa
+from wechatpay_chain.errors import InvalidArgumentError
+from wechatpay_chain.protocol.formatter import Formatter
+from wechatpay_chain.protocol.sensitive import encrypt_fields
 
 __all__ = ["sign_jsapi", "sign_app", "sign_jsapi_v2", "sign_app_v2", "decrypt_field", "decrypt_fields"]
 

@@ -7,7 +7,7 @@ import re
 from typing import Any, List, Mapping, Optional, Tuple, Union
 from urllib.parse import quote
 
-from .errors import InvalidArgumentError
+from wechatpay_chain.errors import InvalidArgumentError
 
 __all__ = ["Template", "compile", "expand"]
 

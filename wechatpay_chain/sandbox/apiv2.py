@@ -12,15 +12,15 @@ import secrets
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
-from ..crypto import Hash
-from ..errors import InvalidArgumentError
-from ..formatter import Formatter
-from ..transformer import Transformer
-from .endpoints import CST, Order, V3Api
-from .protocol import Call, Endpoint, Rejection, Reply
+from wechatpay_chain.crypto.rsa import Hash
+from wechatpay_chain.errors import InvalidArgumentError
+from wechatpay_chain.protocol.formatter import Formatter
+from wechatpay_chain.protocol.transformer import Transformer
+from wechatpay_chain.sandbox.endpoints import CST, Order, V3Api
+from wechatpay_chain.sandbox.protocol import Call, Endpoint, Rejection, Reply
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .server import Sandbox
+    from wechatpay_chain.sandbox.server import Sandbox
 
 __all__ = ["V2Api", "v2_sign", "notification_xml"]
 

@@ -12,10 +12,10 @@ import json
 import time
 from typing import Any, Awaitable, Callable, Dict, List, TextIO, Tuple
 
-from .. import Sensitive
-from ..errors import VerificationError
-from ..models import Response
-from .server import Recorded, Sandbox
+from wechatpay_chain import Sensitive
+from wechatpay_chain.errors import VerificationError
+from wechatpay_chain.models import Response
+from wechatpay_chain.sandbox.server import Recorded, Sandbox
 
 __all__ = ["run_demo", "SEED_URI", "seed_payload"]
 

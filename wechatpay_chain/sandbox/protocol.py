@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 from urllib.parse import unquote
 
-from ..crypto import AesGcm, Rsa, RsaKey
-from ..errors import DecryptionError
-from ..formatter import Formatter
-from .identity import Identity
+from wechatpay_chain.crypto.rsa import AesGcm, Rsa, RsaKey
+from wechatpay_chain.errors import DecryptionError
+from wechatpay_chain.protocol.formatter import Formatter
+from wechatpay_chain.sandbox.identity import Identity
 
 __all__ = [
     "SCHEME", "Call", "Reply", "Rejection", "Endpoint", "Router", "NonceBook", "json_reply", "error_reply",

@@ -24,13 +24,13 @@ from urllib.parse import parse_qsl
 from aiohttp import ClientError, ClientSession, ClientTimeout, web
 from requests.structures import CaseInsensitiveDict
 
-from ..crypto import RsaKey
-from .apiv2 import V2Api, notification_xml
-from .endpoints import CST, V3Api, rfc3339
-from .faults import REWRITES, Fault, FaultBook, prepare_reply, rewrite, stream_broken
-from .identity import Identity
-from .payroll import PayrollCard
-from .protocol import (
+from wechatpay_chain.crypto.rsa import RsaKey
+from wechatpay_chain.sandbox.apiv2 import V2Api, notification_xml
+from wechatpay_chain.sandbox.endpoints import CST, V3Api, rfc3339
+from wechatpay_chain.sandbox.faults import REWRITES, Fault, FaultBook, prepare_reply, rewrite, stream_broken
+from wechatpay_chain.sandbox.identity import Identity
+from wechatpay_chain.sandbox.payroll import PayrollCard
+from wechatpay_chain.sandbox.protocol import (
     Call,
     NonceBook,
     Rejection,
@@ -186,7 +186,7 @@ class Sandbox:
 
     def client(self, **overrides: Any) -> Any:
         """A ready client (`Builder.factory(self.client_config(**overrides))`); close it with get_driver().close()."""
-        from ..chain import Builder
+        from wechatpay_chain.client.chain import Builder
 
         return Builder.factory(self.client_config(**overrides))
 

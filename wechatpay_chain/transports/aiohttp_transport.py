@@ -15,9 +15,9 @@ from typing import Any, AsyncGenerator, AsyncIterator, Awaitable, Callable, Dict
 import aiohttp
 from yarl import URL
 
-from ..models import Headers, Request, Response
-from .base import CHUNK, budget, failure, passthrough, split_timeout
-from .network import Network, decode_content, unverified
+from wechatpay_chain.models import Headers, Request, Response
+from wechatpay_chain.transports.base import CHUNK, budget, failure, passthrough, split_timeout
+from wechatpay_chain.transports.network import Network, decode_content, unverified
 
 __all__ = ["AiohttpTransport"]
 

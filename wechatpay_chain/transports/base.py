@@ -11,8 +11,8 @@ import asyncio
 import ssl
 from typing import Any, Dict, List, Protocol, Tuple, runtime_checkable
 
-from ..errors import TransportError, WeChatPayError
-from ..models import Request, Response
+from wechatpay_chain.errors import TransportError, WeChatPayError
+from wechatpay_chain.models import Request, Response
 
 __all__ = [
     "SyncTransport",

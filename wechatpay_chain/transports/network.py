@@ -15,9 +15,9 @@ import ssl
 import threading
 from typing import Any, Dict, Mapping, Optional, Tuple
 
-from ..errors import InvalidArgumentError, TransportError
-from ..models import Request, origin_of
-from .base import describe
+from wechatpay_chain.errors import InvalidArgumentError, TransportError
+from wechatpay_chain.models import Request, origin_of
+from wechatpay_chain.transports.base import describe
 
 __all__ = ["Network", "decode_content", "unverified"]
 

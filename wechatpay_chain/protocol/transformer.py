@@ -14,8 +14,8 @@ from xml.etree.ElementTree import Element, ParseError
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring as _defused_fromstring
 
-from .errors import InvalidArgumentError
-from .formatter import php_string
+from wechatpay_chain.errors import InvalidArgumentError
+from wechatpay_chain.protocol.formatter import php_string
 
 __all__ = ["Transformer", "MAX_XML_SIZE", "MAX_XML_DEPTH"]
 

@@ -12,12 +12,12 @@ import time
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, Dict, Optional, TextIO, Tuple
 
-from .cli_tools import ENV_HELP, fetch, load_settings, one_line, say
-from .config import DEFAULT_BASE_URI, build_config
-from .errors import DecryptionError, InvalidArgumentError, TransportError, WeChatPayError
+from wechatpay_chain.cli.tools import ENV_HELP, fetch, load_settings, one_line, say
+from wechatpay_chain.client.config import DEFAULT_BASE_URI, build_config
+from wechatpay_chain.errors import DecryptionError, InvalidArgumentError, TransportError, WeChatPayError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .pemutil import Certificate
+    from wechatpay_chain.crypto.pem import Certificate
 
 __all__ = ["add_doctor", "cmd_doctor", "Checklist", "DOCTOR_EXIT"]
 
@@ -78,9 +78,9 @@ def _validity(check: Checklist, title: str, cert: Certificate) -> None:
 
 def _local_checks(check: Checklist, settings: Any) -> Tuple[Any, Dict[str, Any]]:
     """Key material: (private key or None, {serial: loaded platform key or certificate})."""
-    from .crypto import Rsa
-    from .keyring import PUBLIC_KEY_ID_PREFIX
-    from .pemutil import Certificate, PemUtil
+    from wechatpay_chain.crypto.pem import Certificate, PemUtil
+    from wechatpay_chain.crypto.rsa import Rsa
+    from wechatpay_chain.keys.keyring import PUBLIC_KEY_ID_PREFIX
 
     for name, what in (("mchid", "merchant id"), ("serial", "merchant certificate serial")):
         if getattr(settings, name):
@@ -160,11 +160,11 @@ def _skew(response: Any) -> Optional[float]:
 
 
 def _remote_checks(check: Checklist, settings: Any, key: Any, loaded: Dict[str, Any]) -> None:
-    from .certificates import PUBLIC_KEY_MODE_HINT, decrypt_certificates
-    from .core import Options, prepare_v3
-    from .crypto import Rsa
-    from .formatter import Formatter
-    from .keyring import Keyring
+    from wechatpay_chain.crypto.rsa import Rsa
+    from wechatpay_chain.keys.certificates import PUBLIC_KEY_MODE_HINT, decrypt_certificates
+    from wechatpay_chain.keys.keyring import Keyring
+    from wechatpay_chain.protocol.formatter import Formatter
+    from wechatpay_chain.protocol.v3 import Options, prepare_v3
 
     title = "the service accepts our signature"
     if key is None or not settings.mchid or not settings.serial:

@@ -15,9 +15,9 @@ import sys
 from pathlib import Path
 from typing import Callable, Dict, Optional, Sequence, Tuple
 
-from . import __version__
-from .cli_doctor import add_doctor, cmd_doctor
-from .cli_tools import add_certificates, add_request, cmd_certificates, cmd_request
+from wechatpay_chain import __version__
+from wechatpay_chain.cli.doctor import add_doctor, cmd_doctor
+from wechatpay_chain.cli.tools import add_certificates, add_request, cmd_certificates, cmd_request
 
 __all__ = ["main", "COMMANDS", "build_parser"]
 
@@ -37,7 +37,7 @@ def add_demo(parser: argparse.ArgumentParser) -> None:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Start an in-process sandbox and run the seed call through the three chain forms, sync and async."""
-    from .sandbox.demo import run_demo
+    from wechatpay_chain.sandbox.demo import run_demo
 
     try:
         run_demo(sys.stdout)
@@ -69,7 +69,7 @@ def _port(text: str) -> int:
 
 def write_credentials(sb: object, directory: str) -> Dict[str, str]:
     """merchant_key.pem (0600), platform_public_key.pem, platform_certificate.pem and sandbox.json (0600)."""
-    from .sandbox import Sandbox
+    from wechatpay_chain.sandbox import Sandbox
 
     assert isinstance(sb, Sandbox)
     root = Path(directory)
@@ -107,7 +107,7 @@ def _replace(path: Path, text: str, mode: int) -> None:
 
 
 async def _serve(args: argparse.Namespace) -> int:
-    from .sandbox import Sandbox
+    from wechatpay_chain.sandbox import Sandbox
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -6,14 +6,14 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Generic, Mapping, Optional, Tuple, TypeVar
 
-from . import __version__
-from .crypto import Rsa, RsaKey
-from .errors import InvalidArgumentError
-from .formatter import Formatter
-from .keyring import Keyring
-from .models import TOKEN, Timeout
-from .retry import Retry, retry_policy
-from .symmetric import check_apiv3_key
+from wechatpay_chain import __version__
+from wechatpay_chain.crypto.rsa import Rsa, RsaKey
+from wechatpay_chain.crypto.symmetric import check_apiv3_key
+from wechatpay_chain.errors import InvalidArgumentError
+from wechatpay_chain.keys.keyring import Keyring
+from wechatpay_chain.models import TOKEN, Timeout
+from wechatpay_chain.protocol.formatter import Formatter
+from wechatpay_chain.protocol.retry import Retry, retry_policy
 
 __all__ = ["Config", "build_config", "Signer", "Verifier", "DEFAULT_BASE_URI", "DEFAULT_TIMEOUT"]
 

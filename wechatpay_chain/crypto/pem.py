@@ -12,8 +12,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, List, Optional, Union
 
-from .crypto import Rsa, RsaKey
-from .errors import InvalidArgumentError
+from wechatpay_chain.crypto.rsa import Rsa, RsaKey
+from wechatpay_chain.errors import InvalidArgumentError
 
 if TYPE_CHECKING:  # imported where used: pycryptodome stays unloaded until a certificate is parsed or built
     from Crypto.Util.asn1 import DerObject, DerSequence

@@ -14,8 +14,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, Dict, Optional, TextIO
 
-from .config import DEFAULT_BASE_URI, build_config, user_agent
-from .errors import (
+from wechatpay_chain.client.config import DEFAULT_BASE_URI, build_config, user_agent
+from wechatpay_chain.errors import (
     ApiError,
     DecryptionError,
     InvalidArgumentError,
@@ -57,8 +57,8 @@ def say(message: str) -> None:
 
 def fetch(config: Any, flow_of: Any) -> Any:
     """Run a flow over a fresh requests transport (closed afterwards)."""
-    from .client import run
-    from .transports.requests_transport import RequestsTransport
+    from wechatpay_chain.client.driver import run
+    from wechatpay_chain.transports.requests_transport import RequestsTransport
 
     transport = RequestsTransport(config.transport_options)
     try:
@@ -109,11 +109,11 @@ def cmd_certificates(args: argparse.Namespace) -> int:
     if getattr(args, "action", None) != "download":
         args.certificates_parser.print_help(sys.stderr)
         return 2
-    from .certificates import certificates_flow
-    from .crypto import Rsa
-    from .keyring import Keyring, write_certificates
-    from .pemutil import PemUtil
-    from .symmetric import check_apiv3_key
+    from wechatpay_chain.crypto.pem import PemUtil
+    from wechatpay_chain.crypto.rsa import Rsa
+    from wechatpay_chain.crypto.symmetric import check_apiv3_key
+    from wechatpay_chain.keys.certificates import certificates_flow
+    from wechatpay_chain.keys.keyring import Keyring, write_certificates
 
     try:
         check_apiv3_key(args.key, "the APIv3 key (-k)")
@@ -226,7 +226,7 @@ def _options(args: argparse.Namespace) -> Dict[str, Any]:
 
 
 def load_settings(path: Optional[str]) -> Any:
-    from .settings import read_settings, settings_from_env
+    from wechatpay_chain.client.settings import read_settings, settings_from_env
 
     return read_settings(path) if path else settings_from_env()
 
@@ -243,7 +243,7 @@ def _print_response(response: Any, out: TextIO) -> None:
         body = response.json()
     except ValueError:
         if "xml" in ctype or response.content.lstrip().startswith(b"<xml"):
-            from .transformer import Transformer
+            from wechatpay_chain.protocol.transformer import Transformer
 
             try:
                 body = Transformer.to_array(response.text)
@@ -255,7 +255,7 @@ def _print_response(response: Any, out: TextIO) -> None:
 
 
 def cmd_request(args: argparse.Namespace) -> int:
-    from .chain import Builder
+    from wechatpay_chain.client.chain import Builder
 
     try:
         options = _options(args)

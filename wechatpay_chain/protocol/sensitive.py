@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any, Callable, Iterable, List, Tuple
 
-from .errors import InvalidArgumentError
+from wechatpay_chain.errors import InvalidArgumentError
 
 __all__ = ["Sensitive", "encrypt_fields"]
 

@@ -11,7 +11,7 @@ import functools
 from importlib.util import find_spec
 from typing import Any, Tuple
 
-from ._pycryptodome import PYCRYPTODOME, Backend, x509_spki
+from wechatpay_chain.crypto._pycryptodome import PYCRYPTODOME, Backend, x509_spki
 
 __all__ = ["OpenSSL", "require"]
 

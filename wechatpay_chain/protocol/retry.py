@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, FrozenSet, Mapping, Optional
 
-from .errors import InvalidArgumentError, TransportError
-from .models import Flow, FlowOf, Request, Response, Sleep
+from wechatpay_chain.errors import InvalidArgumentError, TransportError
+from wechatpay_chain.models import Flow, FlowOf, Request, Response, Sleep
 
 __all__ = ["Retry", "retry_policy", "attempts"]
 

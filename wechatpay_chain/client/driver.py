@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping, Optional, T
 if TYPE_CHECKING:  # asyncio and the thread pool are imported on the first async call only
     from concurrent.futures import Executor
 
-    from ._pool import CryptoPool
+    from wechatpay_chain.client.crypto_pool import CryptoPool
 
-from .config import Config, user_agent
-from .core import split_options, v3_flow
-from .errors import InvalidArgumentError, TransportError
-from .models import Flow, FlowOf, Offload, Request, Response, Sleep
+from wechatpay_chain.client.config import Config, user_agent
+from wechatpay_chain.errors import InvalidArgumentError, TransportError
+from wechatpay_chain.models import Flow, FlowOf, Offload, Request, Response, Sleep
+from wechatpay_chain.protocol.v3 import split_options, v3_flow
 
 __all__ = ["Driver", "run", "run_async"]
 
@@ -77,7 +77,7 @@ async def run_async(
     concurrent.futures Executor), `Offload` work (the RSA sign) runs there, off the event loop."""
     import asyncio
 
-    from ._pool import CryptoPool
+    from wechatpay_chain.client.crypto_pool import CryptoPool
 
     loop = asyncio.get_running_loop()
     pool, other = (executor, None) if isinstance(executor, CryptoPool) else (None, executor)
@@ -152,7 +152,7 @@ class Driver:
         if self._sync is None:
             with self._lock:
                 if self._sync is None:
-                    from .transports.requests_transport import RequestsTransport
+                    from wechatpay_chain.transports.requests_transport import RequestsTransport
 
                     self._sync = RequestsTransport(self.config.transport_options)
                     self._ua_sync = user_agent(self._sync.user_agent)
@@ -164,7 +164,7 @@ class Driver:
         if self._async is None:
             with self._lock:
                 if self._async is None:
-                    from .transports.aiohttp_transport import AiohttpTransport
+                    from wechatpay_chain.transports.aiohttp_transport import AiohttpTransport
 
                     self._async = AiohttpTransport(self.config.transport_options)
                     self._ua_async = user_agent(self._async.user_agent)
@@ -176,7 +176,7 @@ class Driver:
         if self._executor is None and self.config.crypto_threads:
             with self._lock:
                 if self._executor is None:
-                    from ._pool import CryptoPool
+                    from wechatpay_chain.client.crypto_pool import CryptoPool
 
                     self._executor = CryptoPool(self.config.crypto_threads, "wechatpay-crypto")
         return self._executor
@@ -184,7 +184,7 @@ class Driver:
     def flow(self, method: str, uri: str, options: Mapping[str, Any], ua: str) -> Flow:
         """The protocol flow for one call: `v2/...` goes to the XML client with the prefix removed."""
         if uri[:3].lower() == "v2/":
-            from .v2 import v2_flow
+            from wechatpay_chain.protocol.v2 import v2_flow
 
             template = uri[3:]
             opts, variables = split_options(template, options)

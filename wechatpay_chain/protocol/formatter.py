@@ -7,7 +7,7 @@ import secrets
 import time
 from typing import Any, Dict, Mapping, TypeVar, Union
 
-from .errors import InvalidArgumentError
+from wechatpay_chain.errors import InvalidArgumentError
 
 __all__ = ["Formatter", "php_string"]
 

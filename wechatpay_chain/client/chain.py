@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 from typing import Any, Dict, Mapping, Optional
 
-from .client import Driver
-from .config import build_config
-from .errors import InvalidArgumentError
-from .models import Response
+from wechatpay_chain.client.config import build_config
+from wechatpay_chain.client.driver import Driver
+from wechatpay_chain.errors import InvalidArgumentError
+from wechatpay_chain.models import Response
 
 __all__ = ["Builder", "Node", "normalize"]
 

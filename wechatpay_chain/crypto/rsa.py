@@ -22,11 +22,11 @@ import re
 from pathlib import Path
 from typing import Any, Optional, Tuple, Union
 
-from ._openssl import OpenSSL, require
-from ._pycryptodome import PYCRYPTODOME
-from ._pycryptodome import Backend as _Backend
-from ._pycryptodome import der_kind as _der_kind
-from .errors import DecryptionError, InvalidArgumentError
+from wechatpay_chain.crypto._openssl import OpenSSL, require
+from wechatpay_chain.crypto._pycryptodome import PYCRYPTODOME
+from wechatpay_chain.crypto._pycryptodome import Backend as _Backend
+from wechatpay_chain.crypto._pycryptodome import der_kind as _der_kind
+from wechatpay_chain.errors import DecryptionError, InvalidArgumentError
 
 __all__ = ["RsaKey", "Rsa", "AesInterface", "AesGcm", "AesEcb", "Hash", "BACKEND", "BACKENDS"]
 
@@ -335,7 +335,7 @@ class Rsa:
             if want_private and not thing.is_private:
                 raise InvalidArgumentError("Cannot load privateKey: the given RsaKey is a public key.")
             return thing
-        from .pemutil import Certificate  # pemutil imports this module
+        from wechatpay_chain.crypto.pem import Certificate  # pemutil imports this module
 
         if isinstance(thing, Certificate):
             if want_private:
@@ -448,4 +448,4 @@ class Rsa:
 
 
 # AES and Hash live in `symmetric` (imported last: it uses the helpers and the backend chosen above)
-from .symmetric import AesEcb, AesGcm, AesInterface, Hash  # noqa: E402
+from wechatpay_chain.crypto.symmetric import AesEcb, AesGcm, AesInterface, Hash  # noqa: E402

@@ -17,14 +17,14 @@ import zlib
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 from urllib.parse import quote
 
-from . import uritemplate
-from .config import V3_ACCEPT, V3_CONTENT_TYPE, Config, check_header, check_timeout
-from .crypto import Rsa, RsaKey
-from .errors import ClientError, InvalidArgumentError, ServerError, VerificationError, WeChatPayError
-from .formatter import Formatter
-from .models import Flow, FlowOf, Headers, Offload, Request, Response, target_of
-from .retry import attempts
-from .sensitive import encrypt_fields
+from wechatpay_chain import uritemplate
+from wechatpay_chain.client.config import V3_ACCEPT, V3_CONTENT_TYPE, Config, check_header, check_timeout
+from wechatpay_chain.crypto.rsa import Rsa, RsaKey
+from wechatpay_chain.errors import ClientError, InvalidArgumentError, ServerError, VerificationError, WeChatPayError
+from wechatpay_chain.models import Flow, FlowOf, Headers, Offload, Request, Response, target_of
+from wechatpay_chain.protocol.formatter import Formatter
+from wechatpay_chain.protocol.retry import attempts
+from wechatpay_chain.protocol.sensitive import encrypt_fields
 
 __all__ = [
     "Options",

@@ -17,15 +17,24 @@ import threading
 import weakref
 from typing import Any, Dict, Mapping, Optional, Tuple, Union
 
-from .config import Config, Secret
-from .core import Flow, Options, api_path, build_url, raise_for_status, request_headers, request_timeout, signing_body
-from .crypto import Hash, shown_path, shown_value
-from .errors import ApiError, InvalidArgumentError, VerificationError
-from .formatter import Formatter, php_string
-from .models import Request, Response
-from .retry import attempts, ready
-from .sensitive import Sensitive
-from .transformer import _INVALID_XML_CHARS, Transformer, _is_element_name_valid
+from wechatpay_chain.client.config import Config, Secret
+from wechatpay_chain.crypto.rsa import Hash, shown_path, shown_value
+from wechatpay_chain.errors import ApiError, InvalidArgumentError, VerificationError
+from wechatpay_chain.models import Request, Response
+from wechatpay_chain.protocol.formatter import Formatter, php_string
+from wechatpay_chain.protocol.retry import attempts, ready
+from wechatpay_chain.protocol.sensitive import Sensitive
+from wechatpay_chain.protocol.transformer import _INVALID_XML_CHARS, Transformer, _is_element_name_valid
+from wechatpay_chain.protocol.v3 import (
+    Flow,
+    Options,
+    api_path,
+    build_url,
+    raise_for_status,
+    request_headers,
+    request_timeout,
+    signing_body,
+)
 
 __all__ = [
     "v2_flow",

@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Union
 
-from .config import Secret
-from .crypto import Rsa, not_a_path, shown_path
-from .errors import InvalidArgumentError
+from wechatpay_chain.client.config import Secret
+from wechatpay_chain.crypto.rsa import Rsa, not_a_path, shown_path
+from wechatpay_chain.errors import InvalidArgumentError
 
 __all__ = ["Settings", "read_settings", "settings_from_env", "load_config", "ENVIRONMENT"]
 

@@ -1,0 +1,1 @@
+"""Files: media uploads (`media`: PHP's MediaUtil) and bill downloads (`bills`)."""

@@ -1,0 +1,185 @@
+"""Platform certificates from `v3/certificates`: download, decrypt, check, verify. Pure flows, no I/O.
+
+Shared by `AutoKeyring` (refresh in code) and `wechatpay-chain certificates download` (PHP's
+`bin/CertificateDownloader.php`). The download is decrypted with the APIv3 key (AEAD_AES_256_GCM),
+each certificate's serial and validity window are checked, and the response itself must verify with
+a certificate in the download (as PHP's downloader does) or with an already-trusted key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, List, Optional, Tuple
+
+from wechatpay_chain.crypto.pem import Certificate, PemUtil
+from wechatpay_chain.crypto.rsa import AesGcm, Rsa
+from wechatpay_chain.errors import ClientError, DecryptionError, InvalidArgumentError, VerificationError
+from wechatpay_chain.models import FlowOf, Request, Response
+
+if TYPE_CHECKING:  # pragma: no cover - config imports the keyring, which imports this module
+    from wechatpay_chain.client.config import Config
+
+__all__ = [
+    "CERTIFICATES_PATH",
+    "PUBLIC_KEY_MODE_HINT",
+    "PublicKeyModeError",
+    "Download",
+    "certificates_flow",
+    "decrypt_certificates",
+    "verify_download",
+]
+
+CERTIFICATES_PATH = "v3/certificates"
+PUBLIC_KEY_MODE_HINT = (
+    "this merchant uses the WeChat Pay public key (PUB_KEY_ID_...) mode: configure "
+    "certs={'PUB_KEY_ID_...': public key} instead of downloading platform certificates"
+)
+#: a flow that yields requests (and sleeps) and returns T
+
+
+class PublicKeyModeError(ClientError):
+    """`v3/certificates` answered 404 RESOURCE_NOT_EXISTS: the merchant has no platform certificate.
+
+    A ClientError (so `except ApiError` still catches it) whose message says what to configure instead.
+    """
+
+
+@dataclass(frozen=True)
+class Download:
+    """A verified download: the usable certificates, those skipped (outside their validity window), the response."""
+
+    certificates: List[Certificate]
+    skipped: List[Certificate]
+    response: Response = dataclasses.field(repr=False)
+
+
+def _public_key_mode(exc: ClientError) -> PublicKeyModeError:
+    return PublicKeyModeError(
+        PUBLIC_KEY_MODE_HINT,
+        status_code=exc.status_code,
+        code=exc.code,
+        detail=exc.detail,
+        request_id=exc.request_id,
+        response=exc.response,
+        data=exc.data,
+    )
+
+
+def decrypt_certificates(
+    response: Response, apiv3_key: str, now: Optional[datetime] = None
+) -> Tuple[List[Certificate], List[Certificate]]:
+    """(valid now, outside their validity window) certificates of a `v3/certificates` body.
+
+    Raises DecryptionError for a wrong APIv3 key and VerificationError for a malformed row or a
+    certificate whose serial is not the row's `serial_no` (a swapped or tampered certificate).
+    """
+    try:
+        rows = response.json().get("data")
+    except (ValueError, AttributeError):
+        rows = None
+    if not isinstance(rows, list) or not rows:
+        raise VerificationError("v3/certificates answered no certificate (`data` is empty or missing)", response)
+    moment = now or datetime.now(timezone.utc)
+    usable: List[Certificate] = []
+    skipped: List[Certificate] = []
+    for index, row in enumerate(rows):
+        serial = row.get("serial_no") if isinstance(row, dict) else None
+        box = row.get("encrypt_certificate") if isinstance(row, dict) else None
+        if not isinstance(serial, str) or not isinstance(box, dict):
+            raise VerificationError(f"v3/certificates row #{index} has no serial_no/encrypt_certificate", response)
+        try:
+            ciphertext, nonce = str(box.get("ciphertext", "")), str(box.get("nonce", ""))
+            pem = AesGcm.decrypt(ciphertext, apiv3_key, nonce, str(box.get("associated_data", "")))
+        except DecryptionError:
+            raise DecryptionError(
+                f"certificate {serial} does not decrypt with the APIv3 key: the apiv3_key is wrong "
+                "(it is the 32-character key set in the merchant platform, API安全 -> APIv3密钥)"
+            ) from None
+        except InvalidArgumentError as exc:
+            raise InvalidArgumentError(f"apiv3_key: {exc}") from None
+        try:
+            cert = PemUtil.load_certificate_from_string(pem)
+        except InvalidArgumentError as exc:
+            raise VerificationError(f"certificate {serial}: {exc}", response) from None
+        if cert.serial_no.upper() != serial.upper():
+            raise VerificationError(
+                f"v3/certificates row serial_no {serial} holds a certificate with serial {cert.serial_no}", response
+            )
+        (usable if cert.not_before <= moment < cert.not_after else skipped).append(cert)
+    return usable, skipped
+
+
+def verify_download(
+    config: Config,
+    request: Request,
+    response: Response,
+    certificates: List[Certificate],
+    trusted: Any = None,
+    self_signed: bool = True,
+) -> None:
+    """Verify the download's own signature (core.verify_v3): with a downloaded certificate when
+    `self_signed` (PHP's downloader), and/or with a `trusted` key (`-c CERT`, an existing keyring)."""
+    from wechatpay_chain.keys.keyring import Keyring
+    from wechatpay_chain.protocol.v3 import verify_v3
+
+    keys = Keyring()
+    for serial in list(trusted or ()):  # a dict or a Keyring: serial -> key
+        key = trusted.get(serial)
+        if key is not None:
+            keys.add(serial, key)
+    if self_signed:
+        for cert in certificates:
+            keys.add(cert.serial_no, cert)
+    if not len(keys):
+        raise InvalidArgumentError("no key to verify the download with: give a trusted key or allow self_signed")
+
+    signer = response.headers.get("Wechatpay-Serial", "")
+    if signer and signer not in keys:
+        hint = (f" (trust the WeChat Pay public key: certs={{'{signer}': key}}, or -c {signer}=pub_key.pem)"
+                if signer.startswith("PUB_KEY_ID_") else "")
+        raise VerificationError(
+            f"v3/certificates is signed by {signer[:64]}, neither a downloaded certificate nor a trusted key{hint}",
+            response,
+        )
+
+    def verifier(message: str, signature: str, serial: str) -> bool:
+        key = keys.get(serial)
+        return key is not None and Rsa.verify(message, signature, key)
+
+    checking = dataclasses.replace(config, certs=keys, verifier=verifier, custom_verifier=False)
+    verify_v3(checking, request, response)
+
+
+def certificates_flow(
+    config: Config,
+    ua: str,
+    *,
+    apiv3_key: Optional[str] = None,
+    trusted: Any = None,
+    self_signed: bool = True,
+) -> FlowOf[Download]:
+    """GET v3/certificates (signed like any call), then decrypt, check and verify it; returns a Download.
+
+    A 404 RESOURCE_NOT_EXISTS becomes PublicKeyModeError; nothing is trusted until all of it verified.
+    """
+    from wechatpay_chain.protocol.v3 import Options, prepare_v3_flow, raise_for_status
+
+    key = apiv3_key if apiv3_key is not None else (config.apiv3_key.reveal() if config.apiv3_key else None)
+    if not key:
+        raise InvalidArgumentError("downloading platform certificates needs the APIv3 key (`apiv3_key`)")
+    request = yield from prepare_v3_flow(config, "GET", CERTIFICATES_PATH, Options(), {}, ua)
+    response = yield request
+    try:
+        raise_for_status(response, request.signed)
+    except ClientError as exc:
+        if exc.status_code == 404 and exc.code == "RESOURCE_NOT_EXISTS":
+            raise _public_key_mode(exc) from None
+        raise
+    usable, skipped = decrypt_certificates(response, key, datetime.fromtimestamp(config.clock(), timezone.utc))
+    if not usable:
+        dates = ", ".join(f"{c.serial_no} ({c.not_before:%Y-%m-%d}..{c.not_after:%Y-%m-%d})" for c in skipped)
+        raise VerificationError(f"no downloaded certificate is valid now: {dates}", response)
+    verify_download(config, request, response, usable, trusted, self_signed)
+    return Download(usable, skipped, response)
