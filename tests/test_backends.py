@@ -16,13 +16,15 @@ from typing import Any, Callable, Dict, Iterator, List
 import pytest
 
 from tests.keys import CRYPTO_FIXTURES, MOCK_PASSWORD, mock_contents, mock_path, mock_text, requires_openssl
+from wechatpay_chain.crypto import backend as backends
 from wechatpay_chain.crypto import rsa as crypto
-from wechatpay_chain.crypto.rsa import AesEcb, AesGcm, Rsa, RsaKey
+from wechatpay_chain.crypto.rsa import Rsa, RsaKey
+from wechatpay_chain.crypto.symmetric import AesEcb, AesGcm
 from wechatpay_chain.errors import DecryptionError, InvalidArgumentError
 
 pytest.importorskip("cryptography")
 
-NAMES = list(crypto.BACKENDS)
+NAMES = list(backends.BACKENDS)
 FIXED_PKCS8 = (CRYPTO_FIXTURES / "rsa.pkcs8.key").read_text()
 ROOT = Path(__file__).resolve().parent.parent
 MESSAGES = ["", "POST\n/v3/x\n1700000000\nNONCE\n{}\n", "中文 😀" * 50, "x" * 10_000]
@@ -38,7 +40,7 @@ def use(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], None]]:
     """`use('pycryptodome')`: make that backend the active one for the rest of the test."""
 
     def switch(backend: str) -> None:
-        monkeypatch.setattr(crypto, "_ACTIVE", crypto._backend(backend))
+        monkeypatch.setattr(backends, "ACTIVE", backends.get(backend))
 
     yield switch
 
@@ -46,14 +48,14 @@ def use(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], None]]:
 def keys() -> Dict[str, RsaKey]:
     """The fixed private key held by each backend."""
     base = Rsa.from_(FIXED_PKCS8)
-    return {n: crypto._rekey(base, crypto._backend(n)) for n in NAMES}
+    return {n: crypto._rekey(base, backends.get(n)) for n in NAMES}
 
 
 def test_active_backend_is_named() -> None:
-    assert Rsa.backend == crypto.BACKEND == crypto._ACTIVE.name
-    assert crypto.BACKEND in NAMES
-    expected = os.environ.get(crypto.ENV_VAR, "").strip().lower() or "cryptography"
-    assert crypto.BACKEND == expected
+    assert Rsa.backend == backends.BACKEND == backends.ACTIVE.name
+    assert backends.BACKEND in NAMES
+    expected = os.environ.get(backends.ENV_VAR, "").strip().lower() or "cryptography"
+    assert backends.BACKEND == expected
 
 
 def test_key_properties_and_exports_agree() -> None:
@@ -198,7 +200,7 @@ def test_generated_keys_work_across_backends(name: str, use: Callable[[str], Non
     key = Rsa.generate(1024)
     assert key._backend.name == name and key.size_in_bits == 1024
     for other in NAMES:
-        twin = crypto._rekey(key, crypto._backend(other))
+        twin = crypto._rekey(key, backends.get(other))
         assert twin == key and Rsa.sign("x", twin) == Rsa.sign("x", key)
         assert Rsa.decrypt(Rsa.encrypt("秘密", key.public_key()), twin) == "秘密"
     for bits in (512, 1023, 16385, "2048", True):
@@ -207,7 +209,7 @@ def test_generated_keys_work_across_backends(name: str, use: Callable[[str], Non
 
 
 def run_python(code: str, **env: str) -> subprocess.CompletedProcess[str]:
-    environ = {k: v for k, v in os.environ.items() if k != crypto.ENV_VAR}
+    environ = {k: v for k, v in os.environ.items() if k != backends.ENV_VAR}
     environ.update(env)
     return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=environ, capture_output=True, text=True)
 
@@ -222,7 +224,7 @@ BLOCK_CRYPTOGRAPHY = "import sys; sys.modules['cryptography'] = None; "
      (" Cryptography ", "cryptography False"), ("pycryptodome", "pycryptodome False")],
 )
 def test_env_var_picks_the_backend_at_import(value: str, backend: str) -> None:
-    env = {crypto.ENV_VAR: value} if value else {}
+    env = {backends.ENV_VAR: value} if value else {}
     done = run_python(PRINT_BACKEND, **env)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == backend.split()  # either backend's library loads on first use, not at import
@@ -235,12 +237,12 @@ def test_auto_falls_back_to_pycryptodome_without_cryptography() -> None:
 
 
 def test_forcing_a_missing_cryptography_fails_at_import() -> None:
-    done = run_python(BLOCK_CRYPTOGRAPHY + PRINT_BACKEND, **{crypto.ENV_VAR: "cryptography"})
+    done = run_python(BLOCK_CRYPTOGRAPHY + PRINT_BACKEND, **{backends.ENV_VAR: "cryptography"})
     assert done.returncode != 0
     assert "ImportError" in done.stderr and "wechatpay-chain[fast]" in done.stderr
 
 
 def test_unknown_env_value_fails_at_import() -> None:
-    done = run_python(PRINT_BACKEND, **{crypto.ENV_VAR: "openssl3"})
+    done = run_python(PRINT_BACKEND, **{backends.ENV_VAR: "openssl3"})
     assert done.returncode != 0
     assert "InvalidArgumentError" in done.stderr and "cryptography, pycryptodome" in done.stderr

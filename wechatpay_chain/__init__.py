@@ -8,7 +8,8 @@ import typing as _typing  # noqa: E402
 
 from wechatpay_chain.client.chain import Builder, Node  # noqa: E402
 from wechatpay_chain.crypto.pem import Certificate, PemUtil  # noqa: E402
-from wechatpay_chain.crypto.rsa import AesEcb, AesGcm, Hash, Rsa, RsaKey  # noqa: E402
+from wechatpay_chain.crypto.rsa import Rsa, RsaKey  # noqa: E402
+from wechatpay_chain.crypto.symmetric import AesEcb, AesGcm, Hash
 from wechatpay_chain.errors import (  # noqa: E402
     ApiError,
     ClientError,

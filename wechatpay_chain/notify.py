@@ -14,8 +14,8 @@ import time
 from collections import OrderedDict
 from typing import Any, Callable, Dict, Iterable, Mapping, MutableMapping, Optional, Protocol, Tuple, Union
 
-from wechatpay_chain.crypto.rsa import AesEcb, AesGcm, Hash, Rsa, RsaKey, shown_value
-from wechatpay_chain.crypto.symmetric import check_apiv3_key
+from wechatpay_chain.crypto.rsa import Rsa, RsaKey, shown_value
+from wechatpay_chain.crypto.symmetric import AesEcb, AesGcm, Hash, check_apiv3_key
 from wechatpay_chain.errors import DecryptionError, InvalidArgumentError, VerificationError
 from wechatpay_chain.keys.keyring import Keyring
 from wechatpay_chain.protocol.formatter import Formatter

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, Iterable, Optional, Union
 
-from wechatpay_chain.crypto.rsa import Hash, Rsa
+from wechatpay_chain.crypto.rsa import Rsa
+from wechatpay_chain.crypto.symmetric import Hash
 from wechatpay_chain.errors import InvalidArgumentError
 from wechatpay_chain.protocol.formatter import Formatter
 from wechatpay_chain.protocol.sensitive import encrypt_fields

@@ -112,8 +112,9 @@ def cmd_certificates(args: argparse.Namespace) -> int:
     from wechatpay_chain.crypto.pem import PemUtil
     from wechatpay_chain.crypto.rsa import Rsa
     from wechatpay_chain.crypto.symmetric import check_apiv3_key
+    from wechatpay_chain.keys.auto_keyring import write_certificates
     from wechatpay_chain.keys.certificates import certificates_flow
-    from wechatpay_chain.keys.keyring import Keyring, write_certificates
+    from wechatpay_chain.keys.keyring import Keyring
 
     try:
         check_apiv3_key(args.key, "the APIv3 key (-k)")

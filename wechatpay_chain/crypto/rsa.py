@@ -16,30 +16,22 @@ from __future__ import annotations
 
 import base64
 import binascii
-import functools
-import os
 import re
 from pathlib import Path
 from typing import Any, Optional, Tuple, Union
 
-from wechatpay_chain.crypto._openssl import OpenSSL, require
-from wechatpay_chain.crypto._pycryptodome import PYCRYPTODOME
-from wechatpay_chain.crypto._pycryptodome import Backend as _Backend
-from wechatpay_chain.crypto._pycryptodome import der_kind as _der_kind
+from wechatpay_chain.crypto import backend as backends
+from wechatpay_chain.crypto._pycryptodome import der_kind
+from wechatpay_chain.crypto.backend import BACKEND, BACKENDS, Backend
+from wechatpay_chain.crypto.codec import Text, b64decode, b64encode, to_bytes, utf8
 from wechatpay_chain.errors import DecryptionError, InvalidArgumentError
 
-__all__ = ["RsaKey", "Rsa", "AesInterface", "AesGcm", "AesEcb", "Hash", "BACKEND", "BACKENDS"]
+__all__ = ["RsaKey", "Rsa", "BACKEND", "BACKENDS", "not_a_path", "shown_value", "shown_path"]
 
-Text = Union[str, bytes]
-
-#: the backend names, fastest first
-BACKENDS = ("cryptography", "pycryptodome")
-ENV_VAR = "WECHATPAY_CHAIN_CRYPTO"
 _MAX_BITS = 16384  # pycryptodome's MAX_MODULUS_BITS, enforced for both backends
 
 _PEM_RE = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----[ \t]*\r?\n(.*?)-----END \1-----", re.S)
 _PROTOCOL_RE = re.compile(r"^(private\.pkcs1|private\.pkcs8|public\.pkcs1|public\.spki)://(.*)$", re.S)
-_B64_NOISE = re.compile(rb"[^A-Za-z0-9+/]")
 # PEM label -> (DER kind, is private); PHP maps the protocols onto the same labels.
 _LABELS = {"RSA PRIVATE KEY": ("pkcs1-private", True), "PRIVATE KEY": ("pkcs8", True),
            "ENCRYPTED PRIVATE KEY": ("encrypted", True), "PUBLIC KEY": ("spki", False),
@@ -83,74 +75,6 @@ def shown_path(path: str) -> str:
     return "(not a readable path; its text is not shown)" if not_a_path(path) else repr(path)
 
 
-def _to_bytes(value: Any, what: str = "input") -> bytes:
-    """str is UTF-8; bytes that are not (carried in a str by 'surrogateescape') come back exactly."""
-    if isinstance(value, str):
-        try:
-            return value.encode("utf-8", "surrogateescape")
-        except UnicodeEncodeError:
-            pass
-        # raised outside the handler: the UnicodeEncodeError holds the whole value and would ride as __context__
-        raise InvalidArgumentError(f"The {what} is not encodable text (a lone surrogate)")
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return bytes(value)
-    raise InvalidArgumentError(f"The {what} must be str or bytes, got {type(value).__name__}.")
-
-
-def _b64decode(value: Any) -> bytes:
-    """Lenient base64 decoding, like PHP's non-strict ``base64_decode``: foreign characters are skipped."""
-    raw = _B64_NOISE.sub(b"", _to_bytes(value))
-    if len(raw) % 4 == 1:
-        raw = raw[:-1]
-    return base64.b64decode(raw + b"=" * (-len(raw) % 4))
-
-
-def _b64encode(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
-
-
-def _utf8(data: bytes) -> str:
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        pass
-    # outside the handler, so the UnicodeDecodeError (it holds the whole plaintext) is no __context__
-    raise DecryptionError("The decrypted plaintext is not UTF-8 text.")
-
-
-@functools.cache
-def _backend(name: str) -> _Backend:
-    """One backend instance by name; its library's heavy modules load on first use (see _openssl, _pycryptodome)."""
-    if name == "cryptography":
-        require()
-        return OpenSSL()
-    if name == "pycryptodome":
-        return PYCRYPTODOME
-    raise InvalidArgumentError(f"{ENV_VAR} must be one of {', '.join(BACKENDS)}, got {name[:32]!r}")
-
-
-def _choose() -> _Backend:
-    """The backend named by $WECHATPAY_CHAIN_CRYPTO, else cryptography when importable, else pycryptodome."""
-    wanted = os.environ.get(ENV_VAR, "").strip().lower()
-    if wanted in ("", "auto"):
-        try:
-            return _backend("cryptography")
-        except ImportError:
-            return _backend("pycryptodome")
-    try:
-        return _backend(wanted)
-    except ImportError as exc:
-        raise ImportError(
-            f"{ENV_VAR}={wanted} but the {wanted} package cannot be imported ({exc}); "
-            "install it with: pip install 'wechatpay-chain[fast]'"
-        ) from exc
-
-
-_ACTIVE = _choose()
-#: the name of the active backend: 'cryptography' or 'pycryptodome'
-BACKEND = _ACTIVE.name
-
-
 class RsaKey:
     """A parsed RSA key (PHP's ``OpenSSLAsymmetricKey``): immutable, never shows key material.
 
@@ -159,12 +83,12 @@ class RsaKey:
 
     __slots__ = ("_key", "_backend", "_public", "_private")
     _key: Any
-    _backend: _Backend
+    _backend: Backend
     _public: Optional[RsaKey]
     _private: bool
 
-    def __init__(self, key: Any, backend: Optional[_Backend] = None) -> None:
-        backend = backend or _ACTIVE
+    def __init__(self, key: Any, backend: Optional[Backend] = None) -> None:
+        backend = backend or backends.ACTIVE
         object.__setattr__(self, "_key", key)
         object.__setattr__(self, "_backend", backend)
         object.__setattr__(self, "_public", None)
@@ -221,7 +145,7 @@ class RsaKey:
         return self
 
 
-def _rekey(key: RsaKey, backend: _Backend) -> RsaKey:
+def _rekey(key: RsaKey, backend: Backend) -> RsaKey:
     """The same key held by another backend (via its PKCS#8/SPKI DER)."""
     if key._backend is backend:
         return key
@@ -237,7 +161,7 @@ def _import(block: str, label: str, passphrase: Optional[bytes], what: str) -> R
         der = b"" if legacy else base64.b64decode("".join((body.group(2) if body else "").split()), validate=True)
         # the DER must be what the label says (both backends refuse a relabelled key alike), except a PKCS#8
         # body under the PKCS#1 label, which OpenSSL (so PHP's Rsa::fromPkcs1 on apiclient_key.pem's body) loads
-        found = None if legacy else _der_kind(der)
+        found = None if legacy else der_kind(der)
         if kind == "pkcs1-private" and found == "pkcs8":
             kind = found
         if not legacy and found != kind:
@@ -245,8 +169,8 @@ def _import(block: str, label: str, passphrase: Optional[bytes], what: str) -> R
         if kind == "encrypted" or legacy:
             if not passphrase:
                 raise InvalidArgumentError(f"Cannot load {what}: it is encrypted, pass (pem, passphrase).")
-            return RsaKey(_ACTIVE.load_encrypted(block, passphrase))
-        return RsaKey(_ACTIVE.load_der(kind, der))
+            return RsaKey(backends.ACTIVE.load_encrypted(block, passphrase))
+        return RsaKey(backends.ACTIVE.load_der(kind, der))
     except InvalidArgumentError:
         raise
     except (ValueError, IndexError, TypeError, EOFError, binascii.Error):
@@ -330,17 +254,16 @@ class Rsa:
             if len(thing) != 2:
                 raise InvalidArgumentError(f"Cannot load {what}: expected a (key, passphrase) pair.")
             thing, phrase = thing
-            passphrase = _to_bytes(phrase, "passphrase") if phrase is not None else None
+            passphrase = to_bytes(phrase, "passphrase") if phrase is not None else None
         if isinstance(thing, RsaKey):
             if want_private and not thing.is_private:
                 raise InvalidArgumentError("Cannot load privateKey: the given RsaKey is a public key.")
             return thing
-        from wechatpay_chain.crypto.pem import Certificate  # pemutil imports this module
-
-        if isinstance(thing, Certificate):
+        carried = getattr(thing, "public_key", None)
+        if isinstance(carried, RsaKey):  # a `pem.Certificate` (which imports this module): its parsed public key
             if want_private:
                 raise InvalidArgumentError("Cannot load privateKey: a certificate holds a public key only.")
-            return thing.public_key
+            return carried
         if isinstance(thing, (bytes, bytearray, memoryview)):
             thing = _pem_text(bytes(thing))
             if thing is None:  # DER or PKCS#12 key bytes: no UnicodeDecodeError (it holds them) is chained
@@ -355,18 +278,18 @@ class Rsa:
     def from_pkcs1(thing: Text, is_public: Union[bool, str] = False) -> RsaKey:
         """PHP ``Rsa::fromPkcs1``: base64 DER of a PKCS#1 private (or, ``is_public``, public) key."""
         public = is_public is True or is_public == Rsa.KEY_TYPE_PUBLIC
-        body = _to_bytes(thing).decode("ascii", "replace")
+        body = to_bytes(thing).decode("ascii", "replace")
         return Rsa.from_(f"{'public' if public else 'private'}.pkcs1://{body}", "public" if public else "private")
 
     @staticmethod
     def from_pkcs8(thing: Text) -> RsaKey:
         """PHP ``Rsa::fromPkcs8``: base64 DER of a PKCS#8 private key."""
-        return Rsa.from_(f"private.pkcs8://{_to_bytes(thing).decode('ascii', 'replace')}")
+        return Rsa.from_(f"private.pkcs8://{to_bytes(thing).decode('ascii', 'replace')}")
 
     @staticmethod
     def from_spki(thing: Text) -> RsaKey:
         """PHP ``Rsa::fromSpki``: base64 DER of an SPKI public key."""
-        body = _to_bytes(thing).decode("ascii", "replace")
+        body = to_bytes(thing).decode("ascii", "replace")
         return Rsa.from_(f"public.spki://{body}", Rsa.KEY_TYPE_PUBLIC)
 
     @staticmethod
@@ -380,9 +303,9 @@ class Rsa:
             tmp = n.to_bytes(4, "big").lstrip(b"\0")
             return bytes([len(tmp) | 0x80]) + tmp
 
-        raw = b"\0" + _b64decode(thing)
+        raw = b"\0" + b64decode(thing)
         new = _ASN1_OID_RSAENCRYPTION + b"\x03" + length(raw) + raw
-        return _b64encode(b"\x30" + length(new) + new)
+        return b64encode(b"\x30" + length(new) + new)
 
     @staticmethod
     def _check_padding(padding: Any) -> None:
@@ -396,9 +319,9 @@ class Rsa:
         """PHP ``Rsa::encrypt``: RSAES-OAEP (SHA-1, MGF1-SHA-1), base64 output."""
         Rsa._check_padding(padding)
         key = Rsa.from_(public_key, Rsa.KEY_TYPE_PUBLIC).public_key()
-        data = _to_bytes(plaintext, "plaintext")
+        data = to_bytes(plaintext, "plaintext")
         try:
-            return _b64encode(key._backend.oaep_encrypt(key._key, data))
+            return b64encode(key._backend.oaep_encrypt(key._key, data))
         except (ValueError, TypeError):
             raise InvalidArgumentError(
                 f"Encrypting the input plaintext failed: at most {key.size_in_bits // 8 - 42} bytes fit."
@@ -410,26 +333,26 @@ class Rsa:
         Rsa._check_padding(padding)
         key = Rsa.from_(private_key, Rsa.KEY_TYPE_PRIVATE)
         try:
-            data = key._backend.oaep_decrypt(key._key, _b64decode(ciphertext))
+            data = key._backend.oaep_decrypt(key._key, b64decode(ciphertext))
         except (ValueError, TypeError, binascii.Error):
             raise DecryptionError(
                 "Decrypting the input ciphertext failed, please check your privateKey whether or not correct."
             ) from None
-        return _utf8(data)
+        return utf8(data)
 
     @staticmethod
     def sign(message: Text, private_key: Any) -> str:
         """PHP ``Rsa::sign``: SHA256withRSA (PKCS#1 v1.5), base64 output."""
         key = Rsa.from_(private_key, Rsa.KEY_TYPE_PRIVATE)
-        return _b64encode(key._backend.sign(key._key, _to_bytes(message, "message")))
+        return b64encode(key._backend.sign(key._key, to_bytes(message, "message")))
 
     @staticmethod
     def verify(message: Text, signature: Text, public_key: Any) -> bool:
         """PHP ``Rsa::verify``: False (never an exception) for a wrong, malformed or non-base64 signature."""
         key = Rsa.from_(public_key, Rsa.KEY_TYPE_PUBLIC).public_key()
-        data = _to_bytes(message, "message")
+        data = to_bytes(message, "message")
         try:
-            raw = _b64decode(signature)
+            raw = b64decode(signature)
         except (ValueError, TypeError, binascii.Error, InvalidArgumentError):
             return False
         return key._backend.verify(key._key, data, raw)
@@ -442,10 +365,6 @@ class Rsa:
                 raise ValueError("too large")
             if not isinstance(bits, int) or isinstance(bits, bool) or bits < 1024:
                 raise ValueError("too small")
-            return RsaKey(_ACTIVE.generate(bits))
+            return RsaKey(backends.ACTIVE.generate(bits))
         except (ValueError, TypeError):
             raise InvalidArgumentError("RSA key size must be an integer of at least 1024 bits.") from None
-
-
-# AES and Hash live in `symmetric` (imported last: it uses the helpers and the backend chosen above)
-from wechatpay_chain.crypto.symmetric import AesEcb, AesGcm, AesInterface, Hash  # noqa: E402

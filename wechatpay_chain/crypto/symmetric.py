@@ -1,7 +1,6 @@
 """AES-256 (GCM, ECB) and the APIv2 hash signatures: PHP's ``AesGcm``, ``AesEcb`` and ``Hash``.
 
-Split out of ``crypto`` (which re-exports these names, so ``from wechatpay_chain.crypto.rsa import AesGcm``
-keeps working); the AES work runs on the backend ``crypto`` chose at import.
+The AES work runs on the active backend (`backend.ACTIVE`).
 """
 
 from __future__ import annotations
@@ -11,7 +10,8 @@ import hashlib
 import hmac as _hmac
 from typing import Any, Optional
 
-from wechatpay_chain.crypto.rsa import _ACTIVE, Text, _b64decode, _b64encode, _to_bytes, _utf8
+from wechatpay_chain.crypto import backend as backends
+from wechatpay_chain.crypto.codec import Text, b64decode, b64encode, to_bytes, utf8
 from wechatpay_chain.errors import DecryptionError, InvalidArgumentError
 
 __all__ = ["AesInterface", "AesGcm", "AesEcb", "Hash", "check_apiv3_key"]
@@ -42,7 +42,7 @@ def check_apiv3_key(key: Any, name: str = "`apiv3_key`") -> None:
 
 
 def _aes_key(key: Text) -> bytes:
-    raw = _to_bytes(key, "key")
+    raw = to_bytes(key, "key")
     if len(raw) != AesInterface.KEY_LENGTH_BYTE:
         raise InvalidArgumentError(f"The AES-256 key must be 32 bytes, got {len(raw)} bytes.")
     return raw
@@ -54,32 +54,32 @@ class AesGcm(AesInterface):
     @staticmethod
     def encrypt(plaintext: Text, key: Text, iv: Text, aad: Text = "") -> str:
         """PHP ``AesGcm::encrypt``: base64(ciphertext || tag)."""
-        nonce = _to_bytes(iv, "iv")
+        nonce = to_bytes(iv, "iv")
         if not nonce:
             raise InvalidArgumentError("The AES-GCM iv (nonce) must not be empty.")
-        raw_key, data, extra = _aes_key(key), _to_bytes(plaintext, "plaintext"), _to_bytes(aad, "aad")
-        return _b64encode(_ACTIVE.gcm_encrypt(raw_key, nonce, data, extra))
+        raw_key, data, extra = _aes_key(key), to_bytes(plaintext, "plaintext"), to_bytes(aad, "aad")
+        return b64encode(backends.ACTIVE.gcm_encrypt(raw_key, nonce, data, extra))
 
     @staticmethod
     def decrypt(ciphertext: Text, key: Text, iv: Text, aad: Text = "") -> str:
         """PHP ``AesGcm::decrypt``: authenticated decryption to UTF-8 text; a bad tag raises DecryptionError."""
-        raw_key, nonce = _aes_key(key), _to_bytes(iv, "iv")
+        raw_key, nonce = _aes_key(key), to_bytes(iv, "iv")
         if not nonce:
             raise InvalidArgumentError("The AES-GCM iv (nonce) must not be empty.")
         try:
-            data = _b64decode(ciphertext)
+            data = b64decode(ciphertext)
         except binascii.Error:
             data = b""
         if len(data) < AesGcm.BLOCK_SIZE:
             raise DecryptionError("The input ciphertext is incomplete: shorter than the 16-byte tag.")
-        extra = _to_bytes(aad, "aad")
+        extra = to_bytes(aad, "aad")
         try:
-            plain = _ACTIVE.gcm_decrypt(raw_key, nonce, data, extra)
+            plain = backends.ACTIVE.gcm_decrypt(raw_key, nonce, data, extra)
         except ValueError:
             raise DecryptionError(
                 "Decrypting the input ciphertext failed, please check your key, iv and aad."
             ) from None
-        return _utf8(plain)
+        return utf8(plain)
 
 
 class AesEcb(AesInterface):
@@ -88,17 +88,17 @@ class AesEcb(AesInterface):
     @staticmethod
     def encrypt(plaintext: Text, key: Text, iv: Text = "") -> str:
         """PHP ``AesEcb::encrypt``; ``iv`` is ignored (ECB has none)."""
-        return _b64encode(_ACTIVE.ecb_encrypt(_aes_key(key), _to_bytes(plaintext, "plaintext")))
+        return b64encode(backends.ACTIVE.ecb_encrypt(_aes_key(key), to_bytes(plaintext, "plaintext")))
 
     @staticmethod
     def decrypt(ciphertext: Text, key: Text, iv: Text = "") -> str:
         """PHP ``AesEcb::decrypt``: to UTF-8 text; bad padding raises DecryptionError."""
         raw_key = _aes_key(key)
         try:
-            plain = _ACTIVE.ecb_decrypt(raw_key, _b64decode(ciphertext))
+            plain = backends.ACTIVE.ecb_decrypt(raw_key, b64decode(ciphertext))
         except (ValueError, binascii.Error):
             raise DecryptionError("Decrypting the input ciphertext failed, please check your key.") from None
-        return _utf8(plain)
+        return utf8(plain)
 
 
 def _php_truthy(value: Any) -> bool:
@@ -117,16 +117,16 @@ class Hash:
     @staticmethod
     def md5(thing: Text, key: Text = "", agency: Any = False) -> str:
         """PHP ``Hash::md5``: md5(thing [+ '&key=' or, for ``agency``, '&secret=' + key]), lower hex."""
-        ctx = hashlib.md5(_to_bytes(thing))
+        ctx = hashlib.md5(to_bytes(thing))
         if _php_truthy(key):
             ctx.update(b"&secret=" if _php_truthy(agency) else b"&key=")
-            ctx.update(_to_bytes(key, "key"))
+            ctx.update(to_bytes(key, "key"))
         return ctx.hexdigest()
 
     @staticmethod
     def hmac(thing: Text, key: Text, algorithm: str = "sha256") -> str:
         """PHP ``Hash::hmac``: HMAC(key, thing + '&key=' + key), lower hex."""
-        secret, data = _to_bytes(key, "key"), _to_bytes(thing)
+        secret, data = to_bytes(key, "key"), to_bytes(thing)
         if not secret:  # PHP 8's hash_init(..., HASH_HMAC, '') throws ValueError
             raise InvalidArgumentError("The HMAC key must not be empty.")
         name = algorithm.lower().replace("/", "_").replace("-", "_") if isinstance(algorithm, str) else ""
@@ -150,7 +150,7 @@ class Hash:
         """PHP ``Hash::equals`` (``hash_equals``): constant time; False when either side is None."""
         if known is None or user is None:
             return False
-        return _hmac.compare_digest(_to_bytes(known), _to_bytes(user))
+        return _hmac.compare_digest(to_bytes(known), to_bytes(user))
 
     @staticmethod
     def sign(type: str, data: Text, key: Text) -> Optional[str]:

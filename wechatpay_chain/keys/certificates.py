@@ -14,11 +14,14 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, List, Optional, Tuple
 
 from wechatpay_chain.crypto.pem import Certificate, PemUtil
-from wechatpay_chain.crypto.rsa import AesGcm, Rsa
+from wechatpay_chain.crypto.rsa import Rsa
+from wechatpay_chain.crypto.symmetric import AesGcm
 from wechatpay_chain.errors import ClientError, DecryptionError, InvalidArgumentError, VerificationError
+from wechatpay_chain.keys.keyring import Keyring
 from wechatpay_chain.models import FlowOf, Request, Response
+from wechatpay_chain.protocol.v3 import Options, prepare_v3_flow, raise_for_status, verify_v3
 
-if TYPE_CHECKING:  # pragma: no cover - config imports the keyring, which imports this module
+if TYPE_CHECKING:  # pragma: no cover - only a type here
     from wechatpay_chain.client.config import Config
 
 __all__ = [
@@ -121,8 +124,6 @@ def verify_download(
 ) -> None:
     """Verify the download's own signature (core.verify_v3): with a downloaded certificate when
     `self_signed` (PHP's downloader), and/or with a `trusted` key (`-c CERT`, an existing keyring)."""
-    from wechatpay_chain.keys.keyring import Keyring
-    from wechatpay_chain.protocol.v3 import verify_v3
 
     keys = Keyring()
     for serial in list(trusted or ()):  # a dict or a Keyring: serial -> key
@@ -164,7 +165,6 @@ def certificates_flow(
 
     A 404 RESOURCE_NOT_EXISTS becomes PublicKeyModeError; nothing is trusted until all of it verified.
     """
-    from wechatpay_chain.protocol.v3 import Options, prepare_v3_flow, raise_for_status
 
     key = apiv3_key if apiv3_key is not None else (config.apiv3_key.reveal() if config.apiv3_key else None)
     if not key:

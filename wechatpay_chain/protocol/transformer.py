@@ -17,14 +17,14 @@ from defusedxml.ElementTree import fromstring as _defused_fromstring
 from wechatpay_chain.errors import InvalidArgumentError
 from wechatpay_chain.protocol.formatter import php_string
 
-__all__ = ["Transformer", "MAX_XML_SIZE", "MAX_XML_DEPTH"]
+__all__ = ["Transformer", "MAX_XML_SIZE", "MAX_XML_DEPTH", "INVALID_XML_CHARS", "is_element_name_valid"]
 
 #: Documents larger than this (characters, or bytes when given bytes) are refused before parsing.
 MAX_XML_SIZE = 10 * 1024 * 1024
 #: Element nesting deeper than this is refused (APIv2 documents are two or three levels deep).
 MAX_XML_DEPTH = 256
 
-_INVALID_XML_CHARS = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]+")
+INVALID_XML_CHARS = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]+")
 _NEEDS_CDATA = re.compile('[<>&"]').search
 _ASCII_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9._:\-]*\Z").match
 _NAME_REST = frozenset("0123456789._:-")
@@ -32,7 +32,7 @@ _BLANKS = " \t\n\r"
 
 
 @lru_cache(maxsize=2048)
-def _is_element_name_valid(name: str) -> bool:
+def is_element_name_valid(name: str) -> bool:
     """PHP ``isElementNameValid``: ``#^[\\pL_][\\pL0-9._:-]*$#u`` and no space."""
     if _ASCII_NAME(name):
         return True
@@ -71,7 +71,7 @@ def _is_container(value: Any) -> bool:
 def _walk(out: List[str], data: Any, item: str) -> None:
     append = out.append
     for key, value in _pairs(data):
-        tag = key if type(key) is str and _is_element_name_valid(key) else item
+        tag = key if type(key) is str and is_element_name_valid(key) else item
         if type(value) is str:
             append(f"<{tag}>{_text(value)}</{tag}>")
         elif _is_container(value):
@@ -88,7 +88,7 @@ def _walk(out: List[str], data: Any, item: str) -> None:
 def _walk_indent(out: List[str], data: Any, item: str, pad: str) -> None:
     append = out.append
     for key, value in _pairs(data):
-        tag = key if type(key) is str and _is_element_name_valid(key) else item
+        tag = key if type(key) is str and is_element_name_valid(key) else item
         if _is_container(value):
             if value:
                 append(f"{pad}<{tag}>\n")
@@ -151,7 +151,7 @@ class Transformer:
     @staticmethod
     def sanitize(xml: str) -> str:
         """PHP ``Transformer::sanitize``: drop every character outside XML 1.0's ``Char`` production."""
-        return _INVALID_XML_CHARS.sub("", xml)
+        return INVALID_XML_CHARS.sub("", xml)
 
     @staticmethod
     def to_array(xml: Union[str, bytes] = "<xml/>") -> Dict[str, Any]:
@@ -180,7 +180,7 @@ class Transformer:
         problem = ""
         try:
             root = _defused_fromstring(
-                _INVALID_XML_CHARS.sub("", xml), forbid_dtd=True, forbid_entities=True, forbid_external=True
+                INVALID_XML_CHARS.sub("", xml), forbid_dtd=True, forbid_entities=True, forbid_external=True
             )
         except DefusedXmlException as exc:
             problem = f"{type(exc).__name__}, DTDs and entity declarations are refused"
@@ -204,7 +204,7 @@ class Transformer:
         (and list indexes) become ``item``; scalars are stringified as PHP casts them
         (``True`` -> ``1``, ``False``/``None`` -> empty); empty containers are ``<tag/>``.
         """
-        if not _is_element_name_valid(root) or not _is_element_name_valid(item):
+        if not is_element_name_valid(root) or not is_element_name_valid(item):
             raise InvalidArgumentError("root and item must be valid XML element names")
         out: List[str] = [] if headless else ['<?xml version="1.0" encoding="UTF-8"?>\n']
         if not data:

@@ -18,13 +18,14 @@ import weakref
 from typing import Any, Dict, Mapping, Optional, Tuple, Union
 
 from wechatpay_chain.client.config import Config, Secret
-from wechatpay_chain.crypto.rsa import Hash, shown_path, shown_value
+from wechatpay_chain.crypto.rsa import shown_path, shown_value
+from wechatpay_chain.crypto.symmetric import Hash
 from wechatpay_chain.errors import ApiError, InvalidArgumentError, VerificationError
 from wechatpay_chain.models import Request, Response
 from wechatpay_chain.protocol.formatter import Formatter, php_string
 from wechatpay_chain.protocol.retry import attempts, ready
 from wechatpay_chain.protocol.sensitive import Sensitive
-from wechatpay_chain.protocol.transformer import _INVALID_XML_CHARS, Transformer, _is_element_name_valid
+from wechatpay_chain.protocol.transformer import INVALID_XML_CHARS, Transformer, is_element_name_valid
 from wechatpay_chain.protocol.v3 import (
     Flow,
     Options,
@@ -155,9 +156,9 @@ def prepare_v2(
         # '0.3'), where the query used to send 'true' and the repr of the float. An empty one is left out of
         # the signature, as the service leaves it out.
         text = php_string(value)
-        if _INVALID_XML_CHARS.search(text):  # XML 1.0 cannot carry them, even escaped
+        if INVALID_XML_CHARS.search(text):  # XML 1.0 cannot carry them, even escaped
             raise InvalidArgumentError(f"APIv2 field {str(key)[:40]!r} holds a control character XML cannot carry")
-        if as_body and not (isinstance(key, str) and _is_element_name_valid(key)):
+        if as_body and not (isinstance(key, str) and is_element_name_valid(key)):
             raise InvalidArgumentError(
                 f"APIv2 field name {str(key)[:40]!r} is not an XML element name (it would be sent as <item>)"
             )

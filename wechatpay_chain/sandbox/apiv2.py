@@ -12,7 +12,7 @@ import secrets
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
-from wechatpay_chain.crypto.rsa import Hash
+from wechatpay_chain.crypto.symmetric import Hash
 from wechatpay_chain.errors import InvalidArgumentError
 from wechatpay_chain.protocol.formatter import Formatter
 from wechatpay_chain.protocol.transformer import Transformer

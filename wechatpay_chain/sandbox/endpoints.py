@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
-from wechatpay_chain.crypto.rsa import AesGcm
+from wechatpay_chain.crypto.symmetric import AesGcm
 from wechatpay_chain.protocol.formatter import Formatter
 from wechatpay_chain.sandbox.protocol import Call, Endpoint, Rejection, Reply, json_reply, multipart_parts
 

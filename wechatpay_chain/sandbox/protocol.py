@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 from urllib.parse import unquote
 
-from wechatpay_chain.crypto.rsa import AesGcm, Rsa, RsaKey
+from wechatpay_chain.crypto.rsa import Rsa, RsaKey
+from wechatpay_chain.crypto.symmetric import AesGcm
 from wechatpay_chain.errors import DecryptionError
 from wechatpay_chain.protocol.formatter import Formatter
 from wechatpay_chain.sandbox.identity import Identity

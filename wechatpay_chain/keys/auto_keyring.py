@@ -1,0 +1,287 @@
+"""`AutoKeyring`: a keyring that refreshes platform certificates from `v3/certificates`, and the stores it
+keeps them in.
+
+It refreshes when a response names an unknown serial (`protocol.v3.v3_flow` runs the download as a sub-flow,
+through the caller's own transport) and, on a schedule, via `refresh_if_due`. Each keyring keeps its own
+state, so two merchants' clients never share certificates.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple, Union
+
+from wechatpay_chain.crypto.pem import Certificate, PemUtil
+from wechatpay_chain.crypto.symmetric import check_apiv3_key
+from wechatpay_chain.errors import InvalidArgumentError
+from wechatpay_chain.keys.certificates import PublicKeyModeError, certificates_flow
+from wechatpay_chain.keys.keyring import PUBLIC_KEY_ID_PREFIX, Keyring
+from wechatpay_chain.models import FlowOf, Sleep
+
+if TYPE_CHECKING:  # pragma: no cover - only a type here
+    from wechatpay_chain.client.config import Config
+
+__all__ = ["AutoKeyring", "MemoryStore", "DirectoryStore", "CertificateStore", "write_certificates"]
+
+log = logging.getLogger("wechatpay_chain")
+
+
+# -- stores -----------------------------------------------------------------------------------------
+class CertificateStore:
+    """Where an AutoKeyring keeps downloaded certificates: `load()` at start, `save()` after each download."""
+
+    def load(self) -> Dict[str, Certificate]:
+        raise NotImplementedError
+
+    def save(self, certificates: Iterable[Certificate]) -> None:
+        raise NotImplementedError
+
+
+class MemoryStore(CertificateStore):
+    """Keeps certificates for the life of the process (the default)."""
+
+    def __init__(self) -> None:
+        self._certs: Dict[str, Certificate] = {}
+
+    def load(self) -> Dict[str, Certificate]:
+        return dict(self._certs)
+
+    def save(self, certificates: Iterable[Certificate]) -> None:
+        for cert in certificates:
+            self._certs[cert.serial_no] = cert
+
+
+def write_certificates(directory: Union[str, os.PathLike[str]], certificates: Iterable[Certificate]) -> List[Path]:
+    """Write `wechatpay_<SERIAL>.pem` per certificate (PHP's downloader names), each via temp file + rename.
+
+    All temp files are written first, then renamed, so a failure leaves no half-written PEM behind.
+    """
+    root = Path(directory)
+    root.mkdir(parents=True, exist_ok=True)
+    staged: List[Tuple[Path, Path]] = []
+    try:
+        for cert in certificates:
+            final = root / f"wechatpay_{cert.serial_no}.pem"
+            temp = root / f".{final.name}.{secrets.token_hex(8)}.tmp"
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            staged.append((temp, final))
+            with os.fdopen(fd, "w", encoding="ascii") as fh:
+                fh.write(cert.pem)
+                fh.flush()
+                os.fsync(fh.fileno())
+        for temp, final in staged:
+            os.replace(temp, final)
+    finally:
+        for temp, _ in staged:
+            if temp.exists():
+                temp.unlink()
+    return [final for _, final in staged]
+
+
+class DirectoryStore(CertificateStore):
+    """A directory of `wechatpay_<SERIAL>.pem` files (what `certificates download` / PHP's downloader write)."""
+
+    def __init__(self, path: Union[str, os.PathLike[str]]) -> None:
+        self.path = Path(path)
+
+    def __repr__(self) -> str:
+        return f"DirectoryStore({str(self.path)!r})"
+
+    def load(self) -> Dict[str, Certificate]:
+        found: Dict[str, Certificate] = {}
+        if not self.path.is_dir():
+            return found
+        for file in sorted(self.path.glob("wechatpay_*.pem")):
+            try:
+                cert = PemUtil.load_certificate(str(file))
+            except InvalidArgumentError as exc:
+                log.warning("DirectoryStore: skipping %s: %s", file, exc)
+                continue
+            found[cert.serial_no] = cert
+        return found
+
+    def save(self, certificates: Iterable[Certificate]) -> None:
+        write_certificates(self.path, certificates)
+
+
+# -- the refreshing keyring -------------------------------------------------------------------------
+class AutoKeyring(Keyring):
+    """A Keyring that downloads platform certificates from `v3/certificates` when it needs to.
+
+    - on an unknown `Wechatpay-Serial` (not a `PUB_KEY_ID_`): core.v3_flow downloads and verifies again;
+    - on a schedule: before a call, when the last download is `max_age` old (core.v3_flow; a failure there
+      only logs), or explicitly with `refresh_if_due(client)` (or `_async`) from a timer;
+    - at most one download per `min_interval` seconds; concurrent callers wait for the one in flight;
+    - a 404 RESOURCE_NOT_EXISTS (public-key-only merchant) raises PublicKeyModeError and is remembered
+      for `max_age`, so such a merchant does not ask again on every unknown serial.
+    The download is verified with a certificate it contains or with a key this keyring already trusts.
+    """
+
+    __slots__ = (
+        "apiv3_key",
+        "store",
+        "max_age",
+        "min_interval",
+        "wait",
+        "downloads",
+        "_clock",
+        "_lock",
+        "_in_flight",
+        "_last_attempt",
+        "_fetched_at",
+        "_fetched_tick",
+        "_ticks",
+        "_mchid",
+        "_public_key_mode",
+    )
+
+    def __init__(
+        self,
+        certs: Optional[Mapping[str, Any]] = None,
+        *,
+        apiv3_key: Optional[str] = None,
+        store: Optional[CertificateStore] = None,
+        max_age: float = 12 * 3600,
+        min_interval: float = 60.0,
+        wait: float = 30.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        super().__init__(certs)
+        if apiv3_key is not None and not isinstance(apiv3_key, str):
+            raise InvalidArgumentError("`apiv3_key` must be a str")
+        if apiv3_key is not None:
+            check_apiv3_key(apiv3_key)
+        self.apiv3_key = apiv3_key
+        self.store: CertificateStore = store if store is not None else MemoryStore()
+        self.max_age, self.min_interval, self.wait = float(max_age), float(min_interval), float(wait)
+        #: how many downloads this keyring started
+        self.downloads = 0
+        self._clock = clock
+        # intervals (rate limit, age, waiting) on a clock that never steps back; a given `clock` (tests) for both
+        self._ticks: Callable[[], float] = time.monotonic if clock is time.time else clock
+        self._lock = threading.Lock()
+        self._in_flight = False
+        self._last_attempt: Optional[float] = None
+        self._fetched_at: Optional[float] = None
+        self._fetched_tick: Optional[float] = None
+        self._mchid: Optional[str] = None
+        self._public_key_mode = False
+        now = clock()
+        for serial, cert in self.store.load().items():
+            if cert.is_valid_at(now):
+                self.add(serial, cert)
+                # stored certificates count as fetched at start-up
+                self._fetched_at, self._fetched_tick = now, self._ticks()
+
+    def __repr__(self) -> str:
+        return f"<AutoKeyring serials={list(self)} store={self.store!r}>"
+
+    @property
+    def fetched_at(self) -> Optional[float]:
+        """When the last download succeeded (the keyring's clock), or None."""
+        return self._fetched_at
+
+    @property
+    def public_key_mode(self) -> bool:
+        """True once `v3/certificates` answered 404 RESOURCE_NOT_EXISTS (remembered for `max_age`)."""
+        return self._public_key_mode
+
+    @property
+    def due(self) -> bool:
+        """A scheduled refresh is due: never downloaded, or the last download is `max_age` old.
+
+        Never in public-key mode (a `PUB_KEY_ID_` key and no certificate held): there is nothing to download.
+        """
+        if not self._certificates and any(s.startswith(PUBLIC_KEY_ID_PREFIX) for s in self._keys):
+            return False
+        stale = self._fetched_tick is None or self._ticks() - self._fetched_tick >= self.max_age
+        return stale and self._allowed(self.max_age)
+
+    def _allowed(self, interval: float) -> bool:
+        if self._public_key_mode:
+            interval = max(interval, self.max_age)
+        return self._last_attempt is None or self._ticks() - self._last_attempt >= interval
+
+    def may_refresh(self, serial: str) -> bool:
+        if serial.startswith(PUBLIC_KEY_ID_PREFIX):
+            return False  # a certificate download cannot teach us a public key
+        with self._lock:
+            return self._in_flight or self._allowed(self.min_interval)
+
+    def _claim(self, mchid: str, force: bool) -> str:
+        with self._lock:
+            if self._mchid is None:
+                self._mchid = mchid
+            elif self._mchid != mchid:
+                raise InvalidArgumentError(
+                    f"this AutoKeyring holds merchant {self._mchid}'s certificates; give merchant {mchid} its own"
+                )
+            if self._in_flight:
+                return "wait"
+            if not force and not self._allowed(self.min_interval):
+                return "skip"
+            self._in_flight, self._last_attempt = True, self._ticks()
+            self.downloads += 1
+            return "download"
+
+    def refresh_flow(self, config: Config, ua: str, force: bool = False) -> FlowOf[List[Certificate]]:
+        """Download, verify and add the platform certificates (rate-limited unless `force`); returns them.
+
+        When another caller's download is in flight, waits for it (yielding short sleeps) and returns [].
+        """
+        state = self._claim(config.mchid, force)
+        if state == "wait":
+            deadline = self._ticks() + self.wait
+            while self._in_flight and self._ticks() < deadline:
+                yield Sleep(0.02)
+            return []
+        if state == "skip":
+            return []
+        try:
+            download = yield from certificates_flow(config, ua, apiv3_key=self.apiv3_key, trusted=self)
+            self._install(download.certificates)
+        except PublicKeyModeError:
+            self._public_key_mode = True
+            raise
+        finally:
+            with self._lock:
+                self._in_flight = False
+        return download.certificates
+
+    def _install(self, certificates: List[Certificate]) -> None:
+        now = self._clock()
+        for cert in certificates:
+            self.add(cert.serial_no, cert)
+        for serial, cert in list(self._certificates.items()):
+            if not cert.is_valid_at(now):  # expired ones go; they can no longer sign anything valid
+                self._keys.pop(serial, None)
+                self._certificates.pop(serial, None)
+        self._fetched_at, self._fetched_tick, self._public_key_mode = now, self._ticks(), False
+        log.info("platform certificates refreshed: %s", ", ".join(c.serial_no for c in certificates))
+        try:
+            self.store.save(certificates)
+        except Exception as exc:  # noqa: BLE001 - the keys are in use; a store that cannot keep them only logs
+            log.warning("platform certificates not saved to %r: %s: %s", self.store, type(exc).__name__, exc)
+
+    # -- explicit use: bootstrap, cron, a scheduled task ------------------------------------------------
+    def refresh(self, client: Any, *, force: bool = True) -> List[Certificate]:
+        """Download now through `client`'s transport (a Builder.factory client, or its Driver)."""
+        driver = client.get_driver() if hasattr(client, "get_driver") else client
+        return driver.run_flow(lambda ua: self.refresh_flow(driver.config, ua, force))  # type: ignore[no-any-return]
+
+    async def refresh_async(self, client: Any, *, force: bool = True) -> List[Certificate]:
+        """`refresh` through the client's aiohttp transport."""
+        driver = client.get_driver() if hasattr(client, "get_driver") else client
+        return await driver.run_flow_async(lambda ua: self.refresh_flow(driver.config, ua, force))  # type: ignore[no-any-return]
+
+    def refresh_if_due(self, client: Any) -> List[Certificate]:
+        """The scheduled refresh: downloads only when `due` (cheap to call before every request or from a timer)."""
+        return self.refresh(client, force=False) if self.due else []
+
+    async def refresh_if_due_async(self, client: Any) -> List[Certificate]:
+        return await self.refresh_async(client, force=False) if self.due else []
