@@ -37,7 +37,7 @@ def add_demo(parser: argparse.ArgumentParser) -> None:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Start an in-process sandbox and run the seed call through the three chain forms, sync and async."""
-    from wechatpay_chain.sandbox.demo import run_demo
+    from wechatpay_chain.sandbox.demo import run_demo  # aiohttp.web loads only for the sandbox commands
 
     try:
         run_demo(sys.stdout)
@@ -69,7 +69,7 @@ def _port(text: str) -> int:
 
 def write_credentials(sb: object, directory: str) -> Dict[str, str]:
     """merchant_key.pem (0600), platform_public_key.pem, platform_certificate.pem and sandbox.json (0600)."""
-    from wechatpay_chain.sandbox import Sandbox
+    from wechatpay_chain.sandbox import Sandbox  # aiohttp.web loads only for the sandbox commands
 
     assert isinstance(sb, Sandbox)
     root = Path(directory)
@@ -107,7 +107,7 @@ def _replace(path: Path, text: str, mode: int) -> None:
 
 
 async def _serve(args: argparse.Namespace) -> int:
-    from wechatpay_chain.sandbox import Sandbox
+    from wechatpay_chain.sandbox import Sandbox  # aiohttp.web loads only for the sandbox commands
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

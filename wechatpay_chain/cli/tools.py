@@ -14,7 +14,13 @@ import tempfile
 from pathlib import Path
 from typing import Any, Dict, Optional, TextIO
 
+from wechatpay_chain.client.chain import Builder
 from wechatpay_chain.client.config import DEFAULT_BASE_URI, build_config, user_agent
+from wechatpay_chain.client.driver import run
+from wechatpay_chain.client.settings import read_settings, settings_from_env
+from wechatpay_chain.crypto.pem import PemUtil
+from wechatpay_chain.crypto.rsa import Rsa
+from wechatpay_chain.crypto.symmetric import check_apiv3_key
 from wechatpay_chain.errors import (
     ApiError,
     DecryptionError,
@@ -23,6 +29,9 @@ from wechatpay_chain.errors import (
     VerificationError,
     WeChatPayError,
 )
+from wechatpay_chain.keys.auto_keyring import write_certificates
+from wechatpay_chain.keys.certificates import certificates_flow
+from wechatpay_chain.keys.keyring import Keyring
 
 __all__ = [
     "add_certificates",
@@ -57,8 +66,7 @@ def say(message: str) -> None:
 
 def fetch(config: Any, flow_of: Any) -> Any:
     """Run a flow over a fresh requests transport (closed afterwards)."""
-    from wechatpay_chain.client.driver import run
-    from wechatpay_chain.transports.requests_transport import RequestsTransport
+    from wechatpay_chain.transports.requests_transport import RequestsTransport  # requests loads on first use
 
     transport = RequestsTransport(config.transport_options)
     try:
@@ -109,13 +117,6 @@ def cmd_certificates(args: argparse.Namespace) -> int:
     if getattr(args, "action", None) != "download":
         args.certificates_parser.print_help(sys.stderr)
         return 2
-    from wechatpay_chain.crypto.pem import PemUtil
-    from wechatpay_chain.crypto.rsa import Rsa
-    from wechatpay_chain.crypto.symmetric import check_apiv3_key
-    from wechatpay_chain.keys.auto_keyring import write_certificates
-    from wechatpay_chain.keys.certificates import certificates_flow
-    from wechatpay_chain.keys.keyring import Keyring
-
     try:
         check_apiv3_key(args.key, "the APIv3 key (-k)")
         trusted: Dict[str, Any] = {}
@@ -227,8 +228,6 @@ def _options(args: argparse.Namespace) -> Dict[str, Any]:
 
 
 def load_settings(path: Optional[str]) -> Any:
-    from wechatpay_chain.client.settings import read_settings, settings_from_env
-
     return read_settings(path) if path else settings_from_env()
 
 
@@ -244,7 +243,7 @@ def _print_response(response: Any, out: TextIO) -> None:
         body = response.json()
     except ValueError:
         if "xml" in ctype or response.content.lstrip().startswith(b"<xml"):
-            from wechatpay_chain.protocol.transformer import Transformer
+            from wechatpay_chain.protocol.transformer import Transformer  # the XML parser loads on first use
 
             try:
                 body = Transformer.to_array(response.text)
@@ -256,8 +255,6 @@ def _print_response(response: Any, out: TextIO) -> None:
 
 
 def cmd_request(args: argparse.Namespace) -> int:
-    from wechatpay_chain.client.chain import Builder
-
     try:
         options = _options(args)
         client = Builder.factory(load_settings(args.config).factory_config())

@@ -75,9 +75,9 @@ async def run_async(
 ) -> T:
     """Drive the same flow with an asyncio transport; with a pool (the driver's `CryptoPool`, or any
     concurrent.futures Executor), `Offload` work (the RSA sign) runs there, off the event loop."""
-    import asyncio
+    import asyncio  # here, not at the top: a sync-only user never imports asyncio
 
-    from wechatpay_chain.client.crypto_pool import CryptoPool
+    from wechatpay_chain.client.crypto_pool import CryptoPool  # imports asyncio too
 
     loop = asyncio.get_running_loop()
     pool, other = (executor, None) if isinstance(executor, CryptoPool) else (None, executor)
@@ -184,7 +184,7 @@ class Driver:
     def flow(self, method: str, uri: str, options: Mapping[str, Any], ua: str) -> Flow:
         """The protocol flow for one call: `v2/...` goes to the XML client with the prefix removed."""
         if uri[:3].lower() == "v2/":
-            from wechatpay_chain.protocol.v2 import v2_flow
+            from wechatpay_chain.protocol.v2 import v2_flow  # the XML parser loads on the first APIv2 call
 
             template = uri[3:]
             opts, variables = split_options(template, options)

@@ -24,6 +24,7 @@ from urllib.parse import parse_qsl
 from aiohttp import ClientError, ClientSession, ClientTimeout, web
 from requests.structures import CaseInsensitiveDict
 
+from wechatpay_chain.client.chain import Builder
 from wechatpay_chain.crypto.rsa import RsaKey
 from wechatpay_chain.sandbox.apiv2 import V2Api, notification_xml
 from wechatpay_chain.sandbox.endpoints import CST, V3Api, rfc3339
@@ -186,8 +187,6 @@ class Sandbox:
 
     def client(self, **overrides: Any) -> Any:
         """A ready client (`Builder.factory(self.client_config(**overrides))`); close it with get_driver().close()."""
-        from wechatpay_chain.client.chain import Builder
-
         return Builder.factory(self.client_config(**overrides))
 
     # -- faults -------------------------------------------------------------------------------------
