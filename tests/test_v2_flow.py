@@ -512,3 +512,16 @@ def test_xml_fields_that_cannot_be_sent_as_signed_are_refused(fields: Dict[str, 
     with pytest.raises(InvalidArgumentError, match="control character|element name"):
         make(rec).v2.pay.micropay.post(xml={"mch_id": MCHID, **fields})
     assert rec.requests == []
+
+
+def test_one_sign_type_rule_for_replies_and_notifications() -> None:
+    """`sign_type_of` (used by `verify_v2` and `parse_notification_v2`): the declared type, else by length."""
+    from wechatpay_chain.errors import VerificationError
+    from wechatpay_chain.protocol.v2 import sign_type_of
+
+    assert sign_type_of({}, "A" * 64) == "HMAC-SHA256"
+    assert sign_type_of({}, "A" * 32) == "MD5"
+    assert sign_type_of({"sign_type": "MD5"}, "A" * 64) == "MD5"
+    assert sign_type_of({"sign_type": "HMAC-SHA256"}, "A" * 32) == "HMAC-SHA256"
+    with pytest.raises(VerificationError, match="not MD5 or HMAC-SHA256"):
+        sign_type_of({"sign_type": "SHA1"}, "A" * 40)

@@ -14,12 +14,12 @@ import time
 from collections import OrderedDict
 from typing import Any, Callable, Dict, Iterable, Mapping, MutableMapping, Optional, Protocol, Tuple, Union
 
-from wechatpay_chain.crypto.rsa import Rsa, RsaKey, shown_value
+from wechatpay_chain.crypto.rsa import Rsa, RsaKey
 from wechatpay_chain.crypto.symmetric import AesEcb, AesGcm, Hash, check_apiv3_key
 from wechatpay_chain.errors import DecryptionError, InvalidArgumentError, VerificationError
 from wechatpay_chain.keys.keyring import Keyring
-from wechatpay_chain.protocol.formatter import Formatter
 from wechatpay_chain.protocol.transformer import Transformer
+from wechatpay_chain.protocol.v2 import sign_type_of, sign_v2
 from wechatpay_chain.protocol.v3 import NONCE, SERIAL, SIGNATURE, TIMESTAMP
 
 __all__ = [
@@ -274,15 +274,6 @@ def parse_notification(
     return out
 
 
-def _v2_sign_type(data: Mapping[str, Any], sign: str) -> str:
-    declared = data.get("sign_type")
-    if declared in (None, ""):
-        return Hash.ALGO_HMAC_SHA256 if len(sign) == 64 else Hash.ALGO_MD5
-    if declared not in (Hash.ALGO_MD5, Hash.ALGO_HMAC_SHA256):
-        raise VerificationError(f"sign_type {shown_value(declared)} is not MD5 or HMAC-SHA256")
-    return str(declared)
-
-
 def _v2_fields(xml: Union[str, bytes], what: str, error: Callable[[str], Exception]) -> Dict[str, Any]:
     try:
         data = Transformer.to_array(xml)
@@ -331,9 +322,8 @@ def parse_notification_v2(xml: Union[str, bytes, bytearray], *, secret: str) -> 
     if sign is not None:
         if not isinstance(sign, str):
             raise VerificationError("APIv2 notification `sign` is not a string")
-        algorithm = _v2_sign_type(data, sign)
-        expected = Hash.sign(algorithm, Formatter.query_string_like(Formatter.ksort(data)), secret)
-        if not Hash.equals(expected, sign):
+        algorithm = sign_type_of(data, sign)
+        if not Hash.equals(sign_v2(data, secret, algorithm), sign):
             raise VerificationError(f"APIv2 notification `sign` does not verify ({algorithm})")
     if req_info is not None:
         if not isinstance(req_info, str) or not req_info:

@@ -13,6 +13,7 @@ from wechatpay_chain.crypto.symmetric import Hash
 from wechatpay_chain.errors import InvalidArgumentError
 from wechatpay_chain.protocol.formatter import Formatter
 from wechatpay_chain.protocol.sensitive import encrypt_fields
+from wechatpay_chain.protocol.v2 import sign_v2
 
 __all__ = ["sign_jsapi", "sign_app", "sign_jsapi_v2", "sign_app_v2", "decrypt_field", "decrypt_fields"]
 
@@ -82,9 +83,7 @@ def _v2_type(sign_type: str) -> str:
 def _v2_sign(params: Dict[str, str], secret: str, sign_type: str) -> str:
     if not isinstance(secret, str) or not secret:
         raise InvalidArgumentError("secret must be the APIv2 key (a non-empty str)")
-    signature = Hash.sign(sign_type, Formatter.query_string_like(Formatter.ksort(params)), secret)
-    assert signature is not None
-    return signature
+    return sign_v2(params, secret, sign_type)
 
 
 def sign_jsapi(

@@ -42,6 +42,7 @@ __all__ = [
     "prepare_v2",
     "verify_v2",
     "sign_v2",
+    "sign_type_of",
     "parse",
     "merchant_cert",
     "NONE_SIGNATURE_RESPOND",
@@ -103,6 +104,17 @@ def sign_v2(data: Mapping[str, Any], secret: Union[str, Secret[str]], sign_type:
     sign = Hash.sign(sign_type, message, secret.reveal() if isinstance(secret, Secret) else secret)
     assert sign is not None  # the sign_type was checked above
     return sign
+
+
+def sign_type_of(data: Mapping[str, Any], sign: str) -> str:
+    """The algorithm of a `sign` to verify: the `sign_type` the document declares, else HMAC-SHA256 for a
+    64-digit sign and MD5 for any other (PHP's verifier guesses the same way)."""
+    declared = data.get("sign_type")
+    if declared in (None, ""):
+        return Hash.ALGO_HMAC_SHA256 if len(sign) == 64 else Hash.ALGO_MD5
+    if declared not in (Hash.ALGO_MD5, Hash.ALGO_HMAC_SHA256):
+        raise VerificationError(f"sign_type {shown_value(declared)} is not MD5 or HMAC-SHA256")
+    return str(declared)
 
 
 def _payload(opts: Options) -> Tuple[Dict[str, Any], bool]:
@@ -231,7 +243,10 @@ def verify_v2(config: Config, request: Request, response: Response) -> Response:
         sign = data.get("sign")
         if not isinstance(sign, str) or not sign:
             raise VerificationError("the APIv2 reply carries no `sign`", response)
-        sign_type = Hash.ALGO_HMAC_SHA256 if len(sign) == 64 else Hash.ALGO_MD5
+        try:
+            sign_type = sign_type_of(data, sign)
+        except VerificationError as exc:
+            raise VerificationError(f"refused the APIv2 reply: {exc}", response) from None
         assert config.secret is not None
         if not Hash.equals(sign_v2(data, config.secret, sign_type), sign):
             raise VerificationError(f"the APIv2 reply's {sign_type} `sign` does not verify", response)

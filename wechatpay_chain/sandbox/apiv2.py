@@ -16,6 +16,7 @@ from wechatpay_chain.crypto.symmetric import Hash
 from wechatpay_chain.errors import InvalidArgumentError
 from wechatpay_chain.protocol.formatter import Formatter
 from wechatpay_chain.protocol.transformer import Transformer
+from wechatpay_chain.protocol.v2 import sign_v2
 from wechatpay_chain.sandbox.endpoints import CST, Order, V3Api
 from wechatpay_chain.sandbox.protocol import Call, Endpoint, Rejection, Reply
 
@@ -30,7 +31,7 @@ _STATE_DESC = {"NOTPAY": "订单未支付", "SUCCESS": "支付成功", "CLOSED":
 
 def v2_sign(params: Dict[str, Any], secret: str, sign_type: str = Hash.ALGO_MD5) -> str:
     """APIv2 `sign`: upper hex MD5/HMAC-SHA256 over the ksorted `k=v&...` (sign and empty values skipped)."""
-    return Hash.sign(sign_type, Formatter.query_string_like(Formatter.ksort(params)), secret) or ""
+    return sign_v2(params, secret, sign_type) if sign_type in _SIGN_TYPES else ""
 
 
 def _xml(data: Dict[str, Any], status: int = 200) -> Reply:
