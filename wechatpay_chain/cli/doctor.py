@@ -10,14 +10,17 @@ import argparse
 import sys
 import time
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, Any, Dict, Optional, TextIO, Tuple
+from typing import Any, Dict, List, Optional, TextIO, Tuple
 
 from wechatpay_chain.cli.tools import ENV_HELP, fetch, load_settings, one_line, say
-from wechatpay_chain.client.config import DEFAULT_BASE_URI, build_config
+from wechatpay_chain.client.config import DEFAULT_BASE_URI, Config, build_config
+from wechatpay_chain.crypto.pem import Certificate, PemUtil
+from wechatpay_chain.crypto.rsa import Rsa
 from wechatpay_chain.errors import DecryptionError, InvalidArgumentError, TransportError, WeChatPayError
-
-if TYPE_CHECKING:  # pragma: no cover
-    from wechatpay_chain.crypto.pem import Certificate
+from wechatpay_chain.keys.certificates import PUBLIC_KEY_MODE_HINT, decrypt_certificates
+from wechatpay_chain.keys.keyring import PUBLIC_KEY_ID_PREFIX, Keyring
+from wechatpay_chain.protocol.formatter import Formatter
+from wechatpay_chain.protocol.v3 import Options, prepare_v3
 
 __all__ = ["add_doctor", "cmd_doctor", "Checklist", "DOCTOR_EXIT"]
 
@@ -78,10 +81,6 @@ def _validity(check: Checklist, title: str, cert: Certificate) -> None:
 
 def _local_checks(check: Checklist, settings: Any) -> Tuple[Any, Dict[str, Any]]:
     """Key material: (private key or None, {serial: loaded platform key or certificate})."""
-    from wechatpay_chain.crypto.pem import Certificate, PemUtil
-    from wechatpay_chain.crypto.rsa import Rsa
-    from wechatpay_chain.keys.keyring import PUBLIC_KEY_ID_PREFIX
-
     for name, what in (("mchid", "merchant id"), ("serial", "merchant certificate serial")):
         if getattr(settings, name):
             check.ok(f"{what} is set", getattr(settings, name))
@@ -159,24 +158,48 @@ def _skew(response: Any) -> Optional[float]:
         return None
 
 
-def _remote_checks(check: Checklist, settings: Any, key: Any, loaded: Dict[str, Any]) -> None:
-    from wechatpay_chain.crypto.rsa import Rsa
-    from wechatpay_chain.keys.certificates import PUBLIC_KEY_MODE_HINT, decrypt_certificates
-    from wechatpay_chain.keys.keyring import Keyring
-    from wechatpay_chain.protocol.formatter import Formatter
-    from wechatpay_chain.protocol.v3 import Options, prepare_v3
+_SIGNATURE_ACCEPTED = "the service accepts our signature"
+_ANSWERS_VERIFY = "answers verify with a configured platform key"
+_APIV3 = "APIv3 key (AEAD decryption)"
+_CERTS_CURRENT = "configured certificates are current"
 
-    title = "the service accepts our signature"
-    if key is None or not settings.mchid or not settings.serial:
-        check.skip(title, "needs mchid, serial and a private key")
+
+def _remote_checks(check: Checklist, settings: Any, key: Any, loaded: Dict[str, Any]) -> None:
+    """One signed GET v3/certificates, then each thing its answer tells (see the module docstring)."""
+    config = _client_config(check, settings, key, loaded)
+    if config is None:
         return
+    response = _fetch_certificates(check, config)
+    if response is None:
+        return
+    code = _error_code(response)
+    _check_signature_accepted(check, settings, response, code)
+    _check_clock(check, response)
+    _check_answer_verifies(check, response, loaded)
+    if response.status_code == 404 and code == "RESOURCE_NOT_EXISTS":
+        _check_public_key_mode(check, loaded)
+        return
+    usable = _check_apiv3_key(check, settings, response)
+    if usable is not None:
+        _check_certificates_current(check, usable, loaded)
+
+
+def _client_config(check: Checklist, settings: Any, key: Any, loaded: Dict[str, Any]) -> Optional[Config]:
+    """Builds the client config: the remote checks need mchid, serial and a private key to sign with."""
+    if key is None or not settings.mchid or not settings.serial:
+        check.skip(_SIGNATURE_ACCEPTED, "needs mchid, serial and a private key")
+        return None
     base = settings.base_uri or DEFAULT_BASE_URI
     try:
-        config = build_config({"mchid": settings.mchid, "serial": settings.serial, "privateKey": key,
-                               "certs": Keyring(loaded), "base_uri": base})
+        return build_config({"mchid": settings.mchid, "serial": settings.serial, "privateKey": key,
+                             "certs": Keyring(loaded), "base_uri": base})
     except InvalidArgumentError as exc:
         check.fail("client config", one_line(exc))
-        return
+        return None
+
+
+def _fetch_certificates(check: Checklist, config: Config) -> Any:
+    """Checks the service answers a signed GET v3/certificates: every later check reads that answer."""
 
     def probe(ua: str) -> Any:
         response = yield prepare_v3(config, "GET", "v3/certificates", Options(), {}, ua)
@@ -184,24 +207,35 @@ def _remote_checks(check: Checklist, settings: Any, key: Any, loaded: Dict[str, 
 
     say(f"contacting {config.base_uri}v3/certificates ...")
     try:
-        response = fetch(config, probe)
+        return fetch(config, probe)
     except TransportError as exc:
         check.fail("the service answers", one_line(exc))
-        return
+        return None
+
+
+def _error_code(response: Any) -> Any:
+    """The answer's JSON `code` (None if absent): it tells why the service refused the request."""
     data: Any = None
     try:
         data = response.json()
     except ValueError:
         pass
-    code = data.get("code") if isinstance(data, dict) else None
-    if response.status_code == 401:
-        check.fail(title, f"401 {code}: the private key does not match `serial` {settings.serial}, or the "
-                   "merchant id is wrong")
-    elif response.status_code >= 400 and response.status_code != 404:
-        check.fail(title, f"HTTP {response.status_code} {code or ''}".rstrip())
-    else:
-        check.ok(title, f"mchid {settings.mchid}, serial {settings.serial}")
+    return data.get("code") if isinstance(data, dict) else None
 
+
+def _check_signature_accepted(check: Checklist, settings: Any, response: Any, code: Any) -> None:
+    """Checks the service accepts our signature: a 401 means a wrong private key, serial or merchant id."""
+    if response.status_code == 401:
+        check.fail(_SIGNATURE_ACCEPTED, f"401 {code}: the private key does not match `serial` {settings.serial}, "
+                   "or the merchant id is wrong")
+    elif response.status_code >= 400 and response.status_code != 404:
+        check.fail(_SIGNATURE_ACCEPTED, f"HTTP {response.status_code} {code or ''}".rstrip())
+    else:
+        check.ok(_SIGNATURE_ACCEPTED, f"mchid {settings.mchid}, serial {settings.serial}")
+
+
+def _check_clock(check: Checklist, response: Any) -> None:
+    """Checks our clock against the service's: beyond 300s of skew every signed answer is refused."""
     skew = _skew(response)
     if skew is None:
         check.skip("clock", "the answer carries neither Wechatpay-Timestamp nor Date")
@@ -212,55 +246,67 @@ def _remote_checks(check: Checklist, settings: Any, key: Any, loaded: Dict[str, 
     else:
         check.fail("clock", f"{round(skew):+d}s from the service: every answer is refused beyond 300s; sync the clock")
 
+
+def _check_answer_verifies(check: Checklist, response: Any, loaded: Dict[str, Any]) -> None:
+    """Checks the answer's signature verifies with a configured platform key, or every answer will fail."""
     serial = response.headers.get("Wechatpay-Serial")
     parts = [response.headers.get(h) for h in ("Wechatpay-Timestamp", "Wechatpay-Nonce", "Wechatpay-Signature")]
     if not serial or not all(parts):
-        check.fail("answers verify with a configured platform key", "the answer is not signed")
+        check.fail(_ANSWERS_VERIFY, "the answer is not signed")
     elif serial not in loaded:
-        hint = ("add the WeChat Pay public key to [certs]" if serial.startswith("PUB_KEY_ID_")
+        hint = ("add the WeChat Pay public key to [certs]" if serial.startswith(PUBLIC_KEY_ID_PREFIX)
                 else "run `wechatpay-chain certificates download` and add it to [certs]")
-        check.fail("answers verify with a configured platform key", f"signed by {serial}, not configured: {hint}")
+        check.fail(_ANSWERS_VERIFY, f"signed by {serial}, not configured: {hint}")
     else:
         ts, nonce, signature = (str(p) for p in parts)
         message = Formatter.response(ts, nonce, response.content.decode("utf-8", "surrogateescape"))
         platform_key = Rsa.from_(loaded[serial], Rsa.KEY_TYPE_PUBLIC)
         if Rsa.verify(message, signature, platform_key):
-            check.ok("answers verify with a configured platform key", serial)
+            check.ok(_ANSWERS_VERIFY, serial)
         else:
-            check.fail("answers verify with a configured platform key", f"the signature does not verify with {serial}")
+            check.fail(_ANSWERS_VERIFY, f"the signature does not verify with {serial}")
 
-    apiv3 = "APIv3 key (AEAD decryption)"
-    if response.status_code == 404 and code == "RESOURCE_NOT_EXISTS":
-        if not any(s.startswith("PUB_KEY_ID_") for s in loaded):
-            check.fail("key mode matches the service", PUBLIC_KEY_MODE_HINT)
-        else:
-            check.ok("key mode matches the service", "no platform certificates: public-key mode")
-        check.skip(apiv3, "cannot be checked this way in public-key mode (no v3/certificates); "
-                   "it is checked when the first notification decrypts")
-        return
+
+def _check_public_key_mode(check: Checklist, loaded: Dict[str, Any]) -> None:
+    """Checks a public key is configured when the service has no v3/certificates (public-key mode)."""
+    if not any(s.startswith(PUBLIC_KEY_ID_PREFIX) for s in loaded):
+        check.fail("key mode matches the service", PUBLIC_KEY_MODE_HINT)
+    else:
+        check.ok("key mode matches the service", "no platform certificates: public-key mode")
+    check.skip(_APIV3, "cannot be checked this way in public-key mode (no v3/certificates); "
+               "it is checked when the first notification decrypts")
+
+
+def _check_apiv3_key(check: Checklist, settings: Any, response: Any) -> Optional[List[Certificate]]:
+    """Checks the APIv3 key decrypts the served certificates, as it must every notification (usable ones)."""
     if response.status_code >= 300:
-        check.skip(apiv3, "needs a v3/certificates answer")
-        return
+        check.skip(_APIV3, "needs a v3/certificates answer")
+        return None
     if not settings.apiv3_key:
-        check.skip(apiv3, "`apiv3_key` is not configured")
-        return
+        check.skip(_APIV3, "`apiv3_key` is not configured")
+        return None
     try:
         usable, skipped = decrypt_certificates(response, settings.apiv3_key.reveal())
     except DecryptionError:
-        check.fail(apiv3, "the platform certificates do not decrypt: the apiv3_key is wrong")
-        return
+        check.fail(_APIV3, "the platform certificates do not decrypt: the apiv3_key is wrong")
+        return None
     except WeChatPayError as exc:
-        check.fail(apiv3, one_line(exc))
-        return
-    check.ok(apiv3, f"decrypted {len(usable) + len(skipped)} platform certificate(s)")
+        check.fail(_APIV3, one_line(exc))
+        return None
+    check.ok(_APIV3, f"decrypted {len(usable) + len(skipped)} platform certificate(s)")
+    return usable
+
+
+def _check_certificates_current(check: Checklist, usable: List[Certificate], loaded: Dict[str, Any]) -> None:
+    """Checks [certs] matches the certificates served: new ones must be added, stale ones soon stop verifying."""
     served = {c.serial_no for c in usable}
-    stale = [s for s in loaded if not s.startswith("PUB_KEY_ID_") and s not in served]
+    stale = [s for s in loaded if not s.startswith(PUBLIC_KEY_ID_PREFIX) and s not in served]
     new = sorted(served - set(loaded))
     if new:
-        check.warn("configured certificates are current", f"the service also has {', '.join(new)}: run "
+        check.warn(_CERTS_CURRENT, f"the service also has {', '.join(new)}: run "
                    "`wechatpay-chain certificates download`")
     if stale:
-        check.warn("configured certificates are current", f"no longer served: {', '.join(stale)}")
+        check.warn(_CERTS_CURRENT, f"no longer served: {', '.join(stale)}")
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
