@@ -56,6 +56,7 @@ _KNOWN = {
 
 
 _APIV3_ITEMS = ("serial", "privateKey", "private_key", "certs", "signer", "verifier")
+_TRANSPORT_ITEMS = ("proxies", "verify", "pool_connections", "pool_maxsize", "session")
 
 
 def user_agent(http: str) -> str:
@@ -147,77 +148,116 @@ def _default_verifier(certs: Keyring) -> Verifier:
     return verify
 
 
-def build_config(config: Mapping[str, Any]) -> Config:
-    """Validate a PHP-style config dict; every problem is an InvalidArgumentError naming the item."""
-    if not isinstance(config, Mapping):
-        raise InvalidArgumentError("Builder.factory takes a config dict")
-    unknown = sorted(set(config) - _KNOWN)
-    if unknown:
-        raise InvalidArgumentError(f"unknown config key(s): {', '.join(unknown)}; known: {', '.join(sorted(_KNOWN))}")
-    missing = []
+#: a check reads its items from the config and records what they become, as `Config` fields, in the draft
+_Draft = Dict[str, Any]
+_Check = Callable[[Mapping[str, Any], _Draft], None]
+
+_MISSING_MCHID = "`mchid` (the merchant ID, a numeric string)"
+_MISSING_SERIAL = "`serial` (the merchant certificate serial number)"
+_MISSING_KEY = "`privateKey` (the merchant private key, e.g. Rsa.from_('file:///path/apiclient_key.pem'))"
+_MISSING_CERTS = "`certs` (a non-empty {platform serial or PUB_KEY_ID_: public key/certificate} dict)"
+
+
+def _raw_key(config: Mapping[str, Any]) -> Any:
+    return config.get("privateKey", config.get("private_key"))
+
+
+def _given_mchid(config: Mapping[str, Any]) -> Any:
+    """`mchid` as a str when given as an int (PHP configs often do)."""
     mchid = config.get("mchid")
-    if isinstance(mchid, int) and not isinstance(mchid, bool):
-        mchid = str(mchid)
-    if not (isinstance(mchid, str) and mchid):
-        missing.append("`mchid` (the merchant ID, a numeric string)")
-    serial = config.get("serial")
-    if not (isinstance(serial, str) and serial):
-        missing.append("`serial` (the merchant certificate serial number)")
-    raw_key = config.get("privateKey", config.get("private_key"))
-    signer = config.get("signer")
-    if raw_key is None and signer is None:
-        missing.append("`privateKey` (the merchant private key, e.g. Rsa.from_('file:///path/apiclient_key.pem'))")
+    return str(mchid) if isinstance(mchid, int) and not isinstance(mchid, bool) else mchid
+
+
+def _certs_given(config: Mapping[str, Any]) -> bool:
+    """A Keyring (which may be empty: the certificate download verifies with what it downloads) or a non-empty dict."""
     certs = config.get("certs")
-    if isinstance(certs, Keyring):  # may be empty: the certificate download verifies with what it downloads
-        keyring = certs
-    elif isinstance(certs, Mapping) and len(certs):
-        keyring = None
-    elif config.get("verifier") is None:
-        missing.append("`certs` (a non-empty {platform serial or PUB_KEY_ID_: public key/certificate} dict)")
-        keyring = Keyring()
-    else:
-        keyring = Keyring()
-    # APIv2-only merchants: `secret` and none of the APIv3 items; APIv3 calls then fail before any I/O.
+    return isinstance(certs, Keyring) or bool(isinstance(certs, Mapping) and len(certs))
+
+
+def _check_required(config: Mapping[str, Any], draft: _Draft) -> None:
+    """The items every client needs, reported together; an APIv2-only merchant (`secret` and none of the APIv3
+    items) needs only `mchid`, and its APIv3 calls then fail before any I/O."""
+    mchid, serial = _given_mchid(config), config.get("serial")
+    missing = [
+        item
+        for item, absent in (
+            (_MISSING_MCHID, not (isinstance(mchid, str) and mchid)),
+            (_MISSING_SERIAL, not (isinstance(serial, str) and serial)),
+            (_MISSING_KEY, _raw_key(config) is None and config.get("signer") is None),
+            (_MISSING_CERTS, not _certs_given(config) and config.get("verifier") is None),
+        )
+        if absent
+    ]
     apiv3 = not (config.get("secret") and all(config.get(k) is None for k in _APIV3_ITEMS))
     if not apiv3:
-        missing, serial = missing[:1] if missing[:1] and missing[0].startswith("`mchid`") else [], ""
+        missing, serial = [item for item in missing[:1] if item == _MISSING_MCHID], ""
     if missing:
         raise InvalidArgumentError("Builder.factory config is missing " + "; ".join(missing))
-    assert isinstance(mchid, str) and isinstance(serial, str)
-    if keyring is None:
-        assert isinstance(certs, Mapping)
+    draft.update(mchid=mchid, serial=serial, apiv3=apiv3)
+
+
+def _check_certs(config: Mapping[str, Any], draft: _Draft) -> None:
+    """The platform keys, which must not hold the merchant's own serial (a sign of swapped items)."""
+    certs, serial = config.get("certs"), draft["serial"]
+    if isinstance(certs, Keyring):
+        keyring = certs
+    elif isinstance(certs, Mapping) and len(certs):
         if serial in certs:
             raise InvalidArgumentError(
                 f"certs ({', '.join(certs)}) must not contain the merchant serial {serial}: "
                 "`certs` holds the WeChat Pay platform keys, not the merchant's"
             )
         keyring = Keyring(certs)
-    elif serial in keyring:
+    else:
+        keyring = Keyring()
+    if serial in keyring:
         raise InvalidArgumentError(f"certs must not contain the merchant serial {serial}")
+    draft["certs"] = keyring
 
-    private_key: Optional[RsaKey] = None
+
+def _check_private_key(config: Mapping[str, Any], draft: _Draft) -> None:
+    raw_key, private_key = _raw_key(config), None
     if raw_key is not None:
         try:
             private_key = Rsa.from_(raw_key, Rsa.KEY_TYPE_PRIVATE)
         except InvalidArgumentError as exc:
             raise InvalidArgumentError(f"privateKey: {exc}") from None
+    draft["private_key"] = private_key
+
+
+def _check_signing(config: Mapping[str, Any], draft: _Draft) -> None:
+    """`signer` and `verifier`, each defaulting to the RSA work with the private key and the platform keys."""
+    signer, verifier = config.get("signer"), config.get("verifier")
     if signer is not None and not callable(signer):
         raise InvalidArgumentError("`signer` must be a callable(message: str) -> base64 signature")
-    verifier = config.get("verifier")
     if verifier is not None and not callable(verifier):
         raise InvalidArgumentError("`verifier` must be a callable(message, signature, serial) -> bool")
+    draft.update(
+        signer=signer if signer is not None else _default_signer(draft["private_key"]),
+        verifier=verifier if verifier is not None else _default_verifier(draft["certs"]),
+        custom_verifier=verifier is not None,
+    )
 
+
+def _check_base_uri(config: Mapping[str, Any], draft: _Draft) -> None:
+    """An http(s) URL, kept with a trailing slash, and its path, which every request path goes under."""
     base_uri = config.get("base_uri", DEFAULT_BASE_URI)
     if not (isinstance(base_uri, str) and base_uri.startswith(("https://", "http://"))):
         raise InvalidArgumentError("`base_uri` must be an http(s) URL such as https://api.mch.weixin.qq.com/")
-    _check_base_uri(base_uri)
+    _check_url_parts(base_uri)
     if not base_uri.endswith("/"):
         base_uri += "/"
     rest = base_uri.split("://", 1)[1]
-    base_path = rest[rest.find("/") :] if "/" in rest else "/"
+    draft.update(base_uri=base_uri, base_path=rest[rest.find("/") :] if "/" in rest else "/")
 
+
+def _check_timeout(config: Mapping[str, Any], draft: _Draft) -> None:
     timeout = config.get("timeout", DEFAULT_TIMEOUT)
     check_timeout(timeout, "timeout")
+    draft["timeout"] = timeout
+
+
+def _check_headers(config: Mapping[str, Any], draft: _Draft) -> None:
     headers = config.get("headers") or {}
     if not isinstance(headers, Mapping) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
@@ -225,66 +265,120 @@ def build_config(config: Mapping[str, Any]) -> Config:
         raise InvalidArgumentError("`headers` must be a dict of str to str")
     for name, value in headers.items():
         check_header(name, value)
+    draft["headers"] = dict(headers)
+
+
+def _check_callables(config: Mapping[str, Any], draft: _Draft) -> None:
+    """The `clock` and `nonce` hooks (defaulting to the real ones) and the test `handler` that replaces the network."""
     for name in ("clock", "nonce"):
         if config.get(name) is not None and not callable(config[name]):
             raise InvalidArgumentError(f"`{name}` must be a callable taking no arguments")
     handler = config.get("handler")
     if handler is not None and not callable(handler) and not callable(getattr(handler, "send", None)):
         raise InvalidArgumentError("`handler` must be a callable(request) -> Response, or have send(request)")
+    draft.update(
+        clock=config.get("clock") or Formatter.timestamp, nonce=config.get("nonce") or Formatter.nonce, handler=handler
+    )
+
+
+def _check_proxies(config: Mapping[str, Any], draft: _Draft) -> None:
     proxies = config.get("proxies")
-    if proxies is not None and not (isinstance(proxies, Mapping) and all(
-            isinstance(k, str) and isinstance(v, (str, type(None))) for k, v in proxies.items())):
+    if proxies is not None and not (
+        isinstance(proxies, Mapping)
+        and all(isinstance(k, str) and isinstance(v, (str, type(None))) for k, v in proxies.items())
+    ):
         raise InvalidArgumentError("`proxies` must be a dict like {'https': 'http://proxy:3128'}")
+
+
+def _check_session(config: Mapping[str, Any], draft: _Draft) -> None:
+    """A requests.Session to send through; it and the other transport items reach the transport as given."""
     session = config.get("session")
     if session is not None and not callable(getattr(session, "get_adapter", None)):
         raise InvalidArgumentError("`session` must be a requests.Session")
+    draft["transport_options"] = {k: config[k] for k in _TRANSPORT_ITEMS if k in config}
+
+
+def _check_merchant(config: Mapping[str, Any], draft: _Draft) -> None:
     merchant = config.get("merchant") or {}
     if not isinstance(merchant, Mapping):
         raise InvalidArgumentError("`merchant` must be a dict like {'cert': ..., 'key': ...}")
+    draft["merchant"] = _hide_merchant(merchant)
+
+
+def _check_keys(config: Mapping[str, Any], draft: _Draft) -> None:
+    """The APIv2 `secret` and the APIv3 key, both held in a Secret; an empty one counts as not given."""
     for name in ("secret", "apiv3_key"):
         value = config.get(name)
         if value is not None and not isinstance(value, str):
             raise InvalidArgumentError(f"`{name}` must be a str")
     if config.get("apiv3_key") is not None:
         check_apiv3_key(config["apiv3_key"])
-    if apiv3 and not _MCHID.fullmatch(mchid):
+    draft.update({name: Secret(config[name]) if config.get(name) else None for name in ("secret", "apiv3_key")})
+
+
+def _check_mchid(config: Mapping[str, Any], draft: _Draft) -> None:
+    """Digits only: the mchid goes into the Authorization header (an APIv2-only merchant's is not checked)."""
+    if draft["apiv3"] and not _MCHID.fullmatch(draft["mchid"]):
         raise InvalidArgumentError("`mchid` must be the merchant ID, a numeric string")
+
+
+def _check_serial(config: Mapping[str, Any], draft: _Draft) -> None:
+    serial = draft["serial"]
     if serial and not _SERIAL.fullmatch(serial):
         raise InvalidArgumentError("`serial` must be the merchant certificate serial number (hex digits)")
-    transport_options: Dict[str, Any] = {
-        k: config[k] for k in ("proxies", "verify", "pool_connections", "pool_maxsize", "session") if k in config
-    }
+
+
+def _check_crypto_threads(config: Mapping[str, Any], draft: _Draft) -> None:
     threads = config.get("crypto_threads", 0)
     if not isinstance(threads, int) or isinstance(threads, bool) or threads < 0:
         raise InvalidArgumentError("`crypto_threads` must be an int >= 0 (0 runs the RSA work on the event loop)")
+    draft["crypto_threads"] = threads
+
+
+def _check_clock_offset(config: Mapping[str, Any], draft: _Draft) -> None:
     offset = config.get("max_clock_offset", 300)
     if not isinstance(offset, int) or offset < 0:
         raise InvalidArgumentError("`max_clock_offset` must be a non-negative int (seconds)")
+    draft["max_clock_offset"] = offset
 
-    return Config(
-        mchid=mchid,
-        serial=serial,
-        private_key=private_key,
-        certs=keyring,
-        signer=signer if signer is not None else _default_signer(private_key),
-        verifier=verifier if verifier is not None else _default_verifier(keyring),
-        base_uri=base_uri,
-        base_path=base_path,
-        headers=dict(headers),
-        timeout=timeout,
-        clock=config.get("clock") or Formatter.timestamp,
-        nonce=config.get("nonce") or Formatter.nonce,
-        max_clock_offset=offset,
-        secret=Secret(config["secret"]) if config.get("secret") else None,
-        apiv3_key=Secret(config["apiv3_key"]) if config.get("apiv3_key") else None,
-        merchant=_hide_merchant(merchant),
-        transport_options=transport_options,
-        handler=config.get("handler"),
-        custom_verifier=verifier is not None,
-        retry=retry_policy(config.get("retries")),
-        apiv3=apiv3,
-        crypto_threads=threads,
-    )
+
+def _check_retries(config: Mapping[str, Any], draft: _Draft) -> None:
+    draft["retry"] = retry_policy(config.get("retries"))
+
+
+#: run in this order, so that of several problems the first one here is the one reported
+_CHECKS: Tuple[_Check, ...] = (
+    _check_required,
+    _check_certs,
+    _check_private_key,
+    _check_signing,
+    _check_base_uri,
+    _check_timeout,
+    _check_headers,
+    _check_callables,
+    _check_proxies,
+    _check_session,
+    _check_merchant,
+    _check_keys,
+    _check_mchid,
+    _check_serial,
+    _check_crypto_threads,
+    _check_clock_offset,
+    _check_retries,
+)
+
+
+def build_config(config: Mapping[str, Any]) -> Config:
+    """Validate a PHP-style config dict; every problem is an InvalidArgumentError naming the item."""
+    if not isinstance(config, Mapping):
+        raise InvalidArgumentError("Builder.factory takes a config dict")
+    unknown = sorted(set(config) - _KNOWN)
+    if unknown:
+        raise InvalidArgumentError(f"unknown config key(s): {', '.join(unknown)}; known: {', '.join(sorted(_KNOWN))}")
+    draft: _Draft = {}
+    for check in _CHECKS:
+        check(config, draft)
+    return Config(**draft)
 
 
 def _hide_merchant(merchant: Mapping[str, Any]) -> Dict[str, Any]:
@@ -330,7 +424,7 @@ def check_header(name: Any, value: Any) -> None:
         )
 
 
-def _check_base_uri(base_uri: str) -> None:
+def _check_url_parts(base_uri: str) -> None:
     """A scheme, a host and an optional port and path: a query or fragment would go in front of every path."""
     from urllib.parse import urlsplit
 
