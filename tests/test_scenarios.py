@@ -1,4 +1,4 @@
-"""Issue 3's scenario list, over real loopback HTTP against the sandbox, through `post` and `post_async`."""
+"""End-to-end scenarios, over real loopback HTTP against the sandbox, through `post` and `post_async`."""
 
 from __future__ import annotations
 

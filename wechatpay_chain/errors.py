@@ -1,4 +1,13 @@
-"""Typed errors. None of them ever carries a private key, APIv3 key, APIv2 secret or Sensitive plaintext."""
+"""Typed errors. None of them ever carries a private key, APIv3 key, APIv2 secret or Sensitive plaintext.
+
+Raised outside the handler: where the package catches an exception and reports it as one of these, it raises
+after the ``except`` block, never inside it. A ``raise`` inside a handler sets ``__context__`` to the caught
+exception (``from None`` only hides it from the traceback; the object still travels with the error), and the
+caught one often holds what must not: a UnicodeEncodeError/UnicodeDecodeError holds the whole value (a body,
+a document, a key, a passphrase), an OSError names the path, a parser error quotes the document. So the
+handler only records what went wrong (``pass``, or a short reason) and the raise follows it. Comments reading
+"outside the handler: see errors.py" point here.
+"""
 
 from __future__ import annotations
 

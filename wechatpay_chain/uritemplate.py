@@ -36,7 +36,7 @@ def _quote(s: str, safe: str) -> str:
     try:
         return quote(s, safe=safe)
     except UnicodeEncodeError:
-        pass  # raised below, outside the handler: the UnicodeEncodeError holds the whole value
+        pass  # raised below, outside the handler: see errors.py
     raise InvalidArgumentError("a URI-template value or literal is not encodable text (a lone surrogate)")
 
 

@@ -38,26 +38,29 @@ class Node:
 
     # `__dict__` caches children by the attribute name that reached them, so a walked hop is a plain
     # attribute hit; only names that are not class attributes ever get there, so verbs are never shadowed.
-    __slots__ = ("_d", "_t", "_c", "__dict__")
+    __slots__ = ("_driver", "_template", "_children", "__dict__")
 
     def __init__(self, driver: Driver, template: str = "") -> None:
-        self._d = driver
-        self._t = template
-        self._c: Dict[str, Node] = {}  # children by segment
+        self._driver = driver
+        self._template = template
+        self._children: Dict[str, Node] = {}  # children by segment
 
-    def _step(self, segment: str) -> Node:
-        child = self._c.get(segment)
+    def _descend(self, segment: str) -> Node:
+        child = self._children.get(segment)
         if child is None:  # setdefault is atomic: threads walking a new path at once all get one node
-            child = self._c.setdefault(segment, Node(self._d, f"{self._t}/{segment}" if self._t else segment))
+            template = f"{self._template}/{segment}" if self._template else segment
+            child = self._children.setdefault(segment, Node(self._driver, template))
         return child
 
     def __getattr__(self, name: str) -> Node:
+        # Dunders and the slot names are never segments: an unset slot (mid-copy or unpickling) must raise
+        # AttributeError rather than become a child. No real API segment starts with one underscore.
         if (name.startswith("__") and name.endswith("__")) or name in Node.__slots__:
             raise AttributeError(name)
         segment = normalize(name)
         if segment == name and name.endswith("_") and len(name) > 1:
             segment = name[:-1]  # `global_` -> `global`, so keywords can be written
-        child = self.__dict__[name] = self._step(segment)
+        child = self.__dict__[name] = self._descend(segment)
         return child
 
     def __getitem__(self, key: Any) -> Node:
@@ -67,7 +70,7 @@ class Node:
             raise InvalidArgumentError(f"chain keys are str, not {type(key).__name__}")
         node = self
         for piece in _PIECES.findall(key):
-            node = node._step(_normalize_item(piece))
+            node = node._descend(_normalize_item(piece))
         return node
 
     def chain(self, segment: Any) -> Node:
@@ -75,58 +78,58 @@ class Node:
         return self[segment]
 
     def get_driver(self) -> Driver:
-        return self._d
+        return self._driver
 
     def __iter__(self) -> Any:
         raise TypeError("a chain node is not iterable")
 
     def __str__(self) -> str:
-        return self._t
+        return self._template
 
     def __repr__(self) -> str:
-        return f"<wechatpay_chain node {self._t!r}>"
+        return f"<wechatpay_chain node {self._template!r}>"
 
     def __enter__(self) -> Node:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._d.close()
+        self._driver.close()
 
     async def __aenter__(self) -> Node:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        await self._d.close_async()
+        await self._driver.close_async()
 
     def get(self, options: Optional[Mapping[str, Any]] = None, /, **kwargs: Any) -> Response:
-        return self._d.request("GET", self._t, _merge(options, kwargs))
+        return self._driver.request("GET", self._template, _merge(options, kwargs))
 
     def put(self, options: Optional[Mapping[str, Any]] = None, /, **kwargs: Any) -> Response:
-        return self._d.request("PUT", self._t, _merge(options, kwargs))
+        return self._driver.request("PUT", self._template, _merge(options, kwargs))
 
     def post(self, options: Optional[Mapping[str, Any]] = None, /, **kwargs: Any) -> Response:
-        return self._d.request("POST", self._t, _merge(options, kwargs))
+        return self._driver.request("POST", self._template, _merge(options, kwargs))
 
     def patch(self, options: Optional[Mapping[str, Any]] = None, /, **kwargs: Any) -> Response:
-        return self._d.request("PATCH", self._t, _merge(options, kwargs))
+        return self._driver.request("PATCH", self._template, _merge(options, kwargs))
 
     def delete(self, options: Optional[Mapping[str, Any]] = None, /, **kwargs: Any) -> Response:
-        return self._d.request("DELETE", self._t, _merge(options, kwargs))
+        return self._driver.request("DELETE", self._template, _merge(options, kwargs))
 
     async def get_async(self, options: Optional[Mapping[str, Any]] = None, /, **kwargs: Any) -> Response:
-        return await self._d.request_async("GET", self._t, _merge(options, kwargs))
+        return await self._driver.request_async("GET", self._template, _merge(options, kwargs))
 
     async def put_async(self, options: Optional[Mapping[str, Any]] = None, /, **kwargs: Any) -> Response:
-        return await self._d.request_async("PUT", self._t, _merge(options, kwargs))
+        return await self._driver.request_async("PUT", self._template, _merge(options, kwargs))
 
     async def post_async(self, options: Optional[Mapping[str, Any]] = None, /, **kwargs: Any) -> Response:
-        return await self._d.request_async("POST", self._t, _merge(options, kwargs))
+        return await self._driver.request_async("POST", self._template, _merge(options, kwargs))
 
     async def patch_async(self, options: Optional[Mapping[str, Any]] = None, /, **kwargs: Any) -> Response:
-        return await self._d.request_async("PATCH", self._t, _merge(options, kwargs))
+        return await self._driver.request_async("PATCH", self._template, _merge(options, kwargs))
 
     async def delete_async(self, options: Optional[Mapping[str, Any]] = None, /, **kwargs: Any) -> Response:
-        return await self._d.request_async("DELETE", self._t, _merge(options, kwargs))
+        return await self._driver.request_async("DELETE", self._template, _merge(options, kwargs))
 
 
 def _merge(options: Optional[Mapping[str, Any]], kwargs: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -4,8 +4,8 @@ It does the one thing `loop.run_in_executor` would, with a cheaper hand-off. Job
 `queue.SimpleQueue`. Results go back to their event loop in batches: a worker appends to the loop's
 `_Sink` and wakes the loop (`call_soon_threadsafe`) only if no wake-up is already pending, so a busy
 loop takes one wake-up for however many signatures finished meanwhile. There is no
-concurrent.futures.Future (a Condition per job) and no future chaining. On the bench (a 2-core VM),
-the event loop spends about 50 µs of CPU per hand-off instead of about 90 µs.
+concurrent.futures.Future (a Condition per job) and no future chaining: those, and a wake-up per
+result, are the event-loop CPU that `run_in_executor` spends and this pool does not.
 """
 
 from __future__ import annotations

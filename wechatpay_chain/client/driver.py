@@ -129,9 +129,6 @@ def _handler_sends(handler: Any) -> tuple[SyncSend, AsyncSend]:
 class Driver:
     """Holds the validated config and lazily-created transports; `close()` / `close_async()` end them."""
 
-    XML_BASED = "v2"
-    JSON_BASED = "v3"
-
     def __init__(self, config: Config) -> None:
         self.config = config
         self._lock = threading.Lock()

@@ -14,7 +14,7 @@ from typing import Any, Optional, Tuple
 
 __all__ = ["Backend", "Pycryptodome", "PYCRYPTODOME", "der_kind", "x509_spki"]
 
-if find_spec("Crypto") is None:  # a hard dependency: fail at import, as when it was imported eagerly
+if find_spec("Crypto") is None:  # a hard dependency: fail at import, not at the first key load
     raise ModuleNotFoundError("No module named 'Crypto'", name="Crypto")
 
 # Outer DER structure (element tags, 2 = INTEGER) -> kind.
@@ -120,7 +120,7 @@ class Backend:
 
 
 class _Lib:
-    """pycryptodome's modules (its cffi loader alone costs tens of milliseconds)."""
+    """pycryptodome's modules, imported on first use because its cffi loader is slow to import."""
 
     def __init__(self) -> None:
         from Crypto.Cipher import AES, PKCS1_OAEP

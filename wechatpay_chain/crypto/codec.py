@@ -23,7 +23,7 @@ def to_bytes(value: Any, what: str = "input") -> bytes:
             return value.encode("utf-8", "surrogateescape")
         except UnicodeEncodeError:
             pass
-        # raised outside the handler: the UnicodeEncodeError holds the whole value and would ride as __context__
+        # outside the handler: see errors.py
         raise InvalidArgumentError(f"The {what} is not encodable text (a lone surrogate)")
     if isinstance(value, (bytes, bytearray, memoryview)):
         return bytes(value)
@@ -47,5 +47,5 @@ def utf8(data: bytes) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         pass
-    # outside the handler, so the UnicodeDecodeError (it holds the whole plaintext) is no __context__
+    # outside the handler: see errors.py
     raise DecryptionError("The decrypted plaintext is not UTF-8 text.")

@@ -1,6 +1,6 @@
 """RSA, AES and hash primitives: PHP's ``WeChatPay\\Crypto`` namespace (Rsa, AesGcm, AesEcb, Hash).
 
-Two interchangeable backends run the RSA and AES work: ``cryptography`` (OpenSSL, ~5x faster RSA; the
+Two interchangeable backends run the RSA and AES work: ``cryptography`` (OpenSSL, the faster RSA; the
 ``wechatpay-chain[fast]`` extra) when it is importable, else ``pycryptodome`` (the default dependency).
 ``WECHATPAY_CHAIN_CRYPTO=cryptography|pycryptodome`` forces one; the choice is made once, at import,
 and ``Rsa.backend`` names it. Forcing ``cryptography`` when it cannot be imported raises ImportError
@@ -222,7 +222,7 @@ def _read_pem_file(path: str, what: str) -> str:
         if text is not None:
             return text
         reason = "binary (DER or PKCS#12), not PEM text"
-    # raised outside the handlers: the OSError names the path, a UnicodeDecodeError holds the file
+    # outside the handlers: see errors.py
     raise InvalidArgumentError(f"Cannot load {what}: cannot read the PEM file {shown_path(path)}: {reason}.")
 
 

@@ -36,7 +36,7 @@ def check_apiv3_key(key: Any, name: str = "`apiv3_key`") -> None:
         try:
             size = len(key.encode("utf-8", "surrogateescape"))
         except UnicodeEncodeError:
-            pass  # raised below, outside the handler (the error would hold the key)
+            pass  # raised below, outside the handler: see errors.py
     if size != AesInterface.KEY_LENGTH_BYTE:
         raise InvalidArgumentError(f"{name} must be 32 bytes: the APIv3 key set on the merchant platform")
 
@@ -136,8 +136,8 @@ class Hash:
         except (ValueError, TypeError):
             pass
         if ctx is None:
-            # The name is never echoed: PHP's hash_hmac($algo, $data, $key) order puts the key here. Raised
-            # outside the handler, as the digest error names it too.
+            # The name is never echoed: PHP's hash_hmac($algo, $data, $key) order puts the key here, and the
+            # digest error names it too (outside the handler: see errors.py).
             raise InvalidArgumentError(
                 "Unsupported hash algorithm (not shown, it may be a key given in its place): use a hashlib "
                 "name such as sha256 (the default), sha512, sha1 or md5; the arguments are (data, key, algorithm)."

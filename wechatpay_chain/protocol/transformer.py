@@ -168,7 +168,7 @@ class Transformer:
             try:
                 text = bytes(xml).decode("utf-8")
             except UnicodeDecodeError:
-                pass  # raised below, outside the handler: the UnicodeDecodeError holds the whole document
+                pass  # raised below, outside the handler: see errors.py
             if text is None:
                 raise InvalidArgumentError("Parsing the xml failed: not valid UTF-8")
             xml = text
@@ -186,7 +186,7 @@ class Transformer:
             problem = f"{type(exc).__name__}, DTDs and entity declarations are refused"
         except ParseError as exc:
             problem = str(exc)[:120]
-        if problem:  # raised outside the handlers, so the parser's error (and the document) is not chained
+        if problem:  # outside the handlers: see errors.py
             raise InvalidArgumentError(f"Parsing the xml failed: {problem}")
         return _cast(root, 0)
 

@@ -165,8 +165,8 @@ def prepare_v2(
         if isinstance(value, (Mapping, list, tuple, set)):
             raise InvalidArgumentError(f"APIv2 field {key!r} must be a scalar (JSON-encode nested data)")
         # One text per field, signed and sent alike: PHP's cast (True -> '1', False/None -> '', 0.1 + 0.2 ->
-        # '0.3'), where the query used to send 'true' and the repr of the float. An empty one is left out of
-        # the signature, as the service leaves it out.
+        # '0.3'), never Python's str() or a float repr, so query, body and signature agree. An empty one is
+        # left out of the signature, as the service leaves it out.
         text = php_string(value)
         if INVALID_XML_CHARS.search(text):  # XML 1.0 cannot carry them, even escaped
             raise InvalidArgumentError(f"APIv2 field {str(key)[:40]!r} holds a control character XML cannot carry")
@@ -294,8 +294,8 @@ def _read(thing: Any, what: str) -> Tuple[bytes, Optional[str]]:
         reason = exc.strerror
     except ValueError:  # an embedded NUL
         reason = "not a file path"
-    # raised outside the handler so no OSError (which names the path) rides along as __context__;
-    # key text given as a path (an armour-less body, several lines) is never echoed
+    # outside the handler: see errors.py. Key text given as a path (an armour-less body, several lines)
+    # is never echoed.
     raise InvalidArgumentError(f"merchant[{what!r}]: cannot read {shown_path(path)}: {reason}")
 
 
@@ -315,7 +315,7 @@ def _pkcs12(content: bytes, passphrase: Any) -> Tuple[bytes, bytes]:
         pwd = passphrase.encode("utf-8") if isinstance(passphrase, str) else passphrase
         loaded = pkcs12.load_key_and_certificates(content, pwd)
     except (ValueError, UnicodeEncodeError):
-        pass  # raised below, outside the handler (a UnicodeEncodeError would hold the passphrase)
+        pass  # raised below, outside the handler: see errors.py
     if loaded is None:
         raise InvalidArgumentError("merchant['cert']: the PKCS#12 file does not open with this passphrase")
     key, cert, extra = loaded
