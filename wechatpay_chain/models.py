@@ -21,9 +21,22 @@ from typing import (
     Union,
 )
 
-__all__ = ["Headers", "Request", "Response", "Sleep", "Offload", "Timeout", "Body", "FlowOf", "Flow"]
+__all__ = [
+    "Headers",
+    "Request",
+    "Response",
+    "Sleep",
+    "Offload",
+    "Timeout",
+    "Body",
+    "FlowOf",
+    "Flow",
+    "TOKEN",
+    "origin_of",
+    "target_of",
+]
 
-T = TypeVar("T")
+_T = TypeVar("_T")
 
 
 class Headers(MutableMapping[str, str]):
@@ -213,6 +226,6 @@ class Response:
 
 
 #: a sans-I/O flow: yields requests (and sleeps, offloaded work), is sent their results, returns its result
-FlowOf = Generator[Union[Request, Sleep, Offload], Any, T]
+FlowOf = Generator[Union[Request, Sleep, Offload], Any, _T]
 #: a flow whose result is the verified response
 Flow = FlowOf[Response]

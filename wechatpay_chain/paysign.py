@@ -15,7 +15,16 @@ from wechatpay_chain.protocol.formatter import Formatter
 from wechatpay_chain.protocol.sensitive import encrypt_fields
 from wechatpay_chain.protocol.v2 import sign_v2
 
-__all__ = ["sign_jsapi", "sign_app", "sign_jsapi_v2", "sign_app_v2", "decrypt_field", "decrypt_fields"]
+__all__ = [
+    "sign_jsapi",
+    "sign_app",
+    "sign_jsapi_v2",
+    "sign_app_v2",
+    "decrypt_field",
+    "decrypt_fields",
+    "PRIVATE_KEY_HELP",
+    "Signer",
+]
 
 #: message -> base64 signature, e.g. a remote signing service (PHP README "定制")
 Signer = Callable[[str], str]

@@ -19,7 +19,18 @@ from wechatpay_chain import __version__
 from wechatpay_chain.cli.doctor import add_doctor, cmd_doctor
 from wechatpay_chain.cli.tools import add_certificates, add_request, cmd_certificates, cmd_request
 
-__all__ = ["main", "COMMANDS", "build_parser"]
+__all__ = [
+    "main",
+    "COMMANDS",
+    "build_parser",
+    "AddArguments",
+    "Command",
+    "add_demo",
+    "add_sandbox",
+    "cmd_demo",
+    "cmd_sandbox",
+    "write_credentials",
+]
 
 Command = Callable[[argparse.Namespace], int]
 AddArguments = Callable[[argparse.ArgumentParser], None]

@@ -43,6 +43,8 @@ __all__ = [
     "fetch",
     "load_settings",
     "ENV_HELP",
+    "DOWNLOAD_EXIT",
+    "REQUEST_EXIT",
 ]
 
 DOWNLOAD_EXIT = "exit codes: 0 saved; 1 download, decryption or verification failed (nothing written); 2 usage"

@@ -17,9 +17,9 @@ from wechatpay_chain.errors import InvalidArgumentError, TransportError
 from wechatpay_chain.models import Flow, FlowOf, Offload, Request, Response, Sleep
 from wechatpay_chain.protocol.v3 import split_options, v3_flow
 
-__all__ = ["Driver", "run", "run_async"]
+__all__ = ["Driver", "run", "run_async", "AsyncSend", "SyncSend"]
 
-T = TypeVar("T")
+_T = TypeVar("_T")
 SyncSend = Callable[[Request], Response]
 AsyncSend = Callable[[Request], Awaitable[Response]]
 
@@ -46,7 +46,7 @@ def _offload(step: Offload) -> Any:
         raise _Raised() from exc
 
 
-def run(flow: FlowOf[T], send: SyncSend) -> T:
+def run(flow: FlowOf[_T], send: SyncSend) -> _T:
     """Drive a sans-I/O flow with a blocking transport.
 
     Both drivers close the flow when they leave it: after an interruption (KeyboardInterrupt, a cancelled
@@ -71,8 +71,8 @@ def run(flow: FlowOf[T], send: SyncSend) -> T:
 
 
 async def run_async(
-    flow: FlowOf[T], send: AsyncSend, executor: Optional[Union[CryptoPool, Executor]] = None
-) -> T:
+    flow: FlowOf[_T], send: AsyncSend, executor: Optional[Union[CryptoPool, Executor]] = None
+) -> _T:
     """Drive the same flow with an asyncio transport; with a pool (the driver's `CryptoPool`, or any
     concurrent.futures Executor), `Offload` work (the RSA sign) runs there, off the event loop."""
     import asyncio  # here, not at the top: a sync-only user never imports asyncio
@@ -189,12 +189,12 @@ class Driver:
         opts, variables = split_options(uri, options)
         return v3_flow(self.config, method, uri, opts, variables, ua)
 
-    def run_flow(self, make: Callable[[str], FlowOf[T]]) -> T:
+    def run_flow(self, make: Callable[[str], FlowOf[_T]]) -> _T:
         """Run the flow `make(user_agent)` through the sync transport (or the `handler`)."""
         send = self._send if self.config.handler is not None else self.transport.send
         return run(make(self._ua_sync), send)
 
-    async def run_flow_async(self, make: Callable[[str], FlowOf[T]]) -> T:
+    async def run_flow_async(self, make: Callable[[str], FlowOf[_T]]) -> _T:
         """Run the flow `make(user_agent)` through the async transport (or the `handler`)."""
         send = self._send_async if self.config.handler is not None else self.async_transport.send
         return await run_async(make(self._ua_async), send, self.executor)

@@ -25,7 +25,18 @@ from wechatpay_chain.errors import InvalidArgumentError, VerificationError
 from wechatpay_chain.models import Response
 from wechatpay_chain.protocol.v3 import verify_statement
 
-__all__ = ["download_bill", "download_bill_async", "verify_statement", "BillTicket", "BillSink"]
+__all__ = [
+    "download_bill",
+    "download_bill_async",
+    "verify_statement",
+    "BillTicket",
+    "BillSink",
+    "BILL_TYPES",
+    "CHUNK_SIZE",
+    "PathLike",
+    "apply_options",
+    "parse_ticket",
+]
 
 CHUNK_SIZE = 64 * 1024
 BILL_TYPES = ("tradebill", "fundflowbill")

@@ -24,7 +24,7 @@ from typing import IO, Any, AsyncIterator, Generator, Iterator, Mapping, Optiona
 
 from wechatpay_chain.errors import InvalidArgumentError
 
-__all__ = ["MediaUtil", "MultipartStream", "CHUNK_SIZE"]
+__all__ = ["MediaUtil", "MultipartStream", "CHUNK_SIZE", "guess_content_type", "php_basename", "php_json"]
 
 #: bytes per read from disk and per chunk handed to the transport
 CHUNK_SIZE = 64 * 1024

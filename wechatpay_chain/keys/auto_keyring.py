@@ -28,7 +28,7 @@ if TYPE_CHECKING:  # pragma: no cover - only a type here
 
 __all__ = ["AutoKeyring", "MemoryStore", "DirectoryStore", "CertificateStore", "write_certificates"]
 
-log = logging.getLogger("wechatpay_chain")
+_log = logging.getLogger("wechatpay_chain")
 
 
 # -- stores -----------------------------------------------------------------------------------------
@@ -100,7 +100,7 @@ class DirectoryStore(CertificateStore):
             try:
                 cert = PemUtil.load_certificate(str(file))
             except InvalidArgumentError as exc:
-                log.warning("DirectoryStore: skipping %s: %s", file, exc)
+                _log.warning("DirectoryStore: skipping %s: %s", file, exc)
                 continue
             found[cert.serial_no] = cert
         return found
@@ -262,11 +262,11 @@ class AutoKeyring(Keyring):
                 self._keys.pop(serial, None)
                 self._certificates.pop(serial, None)
         self._fetched_at, self._fetched_tick, self._public_key_mode = now, self._ticks(), False
-        log.info("platform certificates refreshed: %s", ", ".join(c.serial_no for c in certificates))
+        _log.info("platform certificates refreshed: %s", ", ".join(c.serial_no for c in certificates))
         try:
             self.store.save(certificates)
         except Exception as exc:  # noqa: BLE001 - the keys are in use; a store that cannot keep them only logs
-            log.warning("platform certificates not saved to %r: %s: %s", self.store, type(exc).__name__, exc)
+            _log.warning("platform certificates not saved to %r: %s: %s", self.store, type(exc).__name__, exc)
 
     # -- explicit use: bootstrap, cron, a scheduled task ------------------------------------------------
     def refresh(self, client: Any, *, force: bool = True) -> List[Certificate]:

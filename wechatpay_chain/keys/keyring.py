@@ -19,7 +19,7 @@ if TYPE_CHECKING:  # pragma: no cover - config imports this module
 
 __all__ = ["Keyring", "PUBLIC_KEY_ID_PREFIX"]
 
-log = logging.getLogger("wechatpay_chain")
+_log = logging.getLogger("wechatpay_chain")
 
 PUBLIC_KEY_ID_PREFIX = "PUB_KEY_ID_"
 

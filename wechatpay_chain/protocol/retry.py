@@ -13,7 +13,7 @@ from typing import Any, Callable, FrozenSet, Mapping, Optional
 from wechatpay_chain.errors import InvalidArgumentError, TransportError
 from wechatpay_chain.models import Flow, FlowOf, Request, Response, Sleep
 
-__all__ = ["Retry", "retry_policy", "attempts"]
+__all__ = ["Retry", "retry_policy", "attempts", "ready"]
 
 
 

@@ -7,7 +7,7 @@ from typing import Any, Callable, Iterable, List, Tuple
 
 from wechatpay_chain.errors import InvalidArgumentError
 
-__all__ = ["Sensitive", "encrypt_fields"]
+__all__ = ["Sensitive", "encrypt_fields", "Encryptor"]
 
 
 class Sensitive:

@@ -47,9 +47,12 @@ __all__ = [
     "merchant_cert",
     "NONE_SIGNATURE_RESPOND",
     "BILLS",
+    "SUCCESS",
+    "V2_ACCEPT",
+    "V2_CONTENT_TYPE",
 ]
 
-log = logging.getLogger("wechatpay_chain")
+_log = logging.getLogger("wechatpay_chain")
 
 V2_ACCEPT = "text/xml, text/plain, application/x-gzip"
 V2_CONTENT_TYPE = "text/xml; charset=utf-8"
@@ -100,7 +103,7 @@ def sign_v2(data: Mapping[str, Any], secret: Union[str, Secret[str]], sign_type:
     if sign_type not in (Hash.ALGO_MD5, Hash.ALGO_HMAC_SHA256):
         raise InvalidArgumentError(f"sign_type {shown_value(sign_type)} is neither MD5 nor HMAC-SHA256")
     message = Formatter.query_string_like(Formatter.ksort(data))
-    log.debug("APIv2 %s string to sign, key not shown: %r", sign_type, message)
+    _log.debug("APIv2 %s string to sign, key not shown: %r", sign_type, message)
     sign = Hash.sign(sign_type, message, secret.reveal() if isinstance(secret, Secret) else secret)
     assert sign is not None  # the sign_type was checked above
     return sign

@@ -25,7 +25,18 @@ from wechatpay_chain.sandbox.protocol import Call, Endpoint, Rejection, Reply, j
 if TYPE_CHECKING:  # pragma: no cover
     from wechatpay_chain.sandbox.server import Sandbox
 
-__all__ = ["V3Api", "Order", "CST", "rfc3339", "transaction_id", "require", "require_query", "param_error"]
+__all__ = [
+    "V3Api",
+    "Order",
+    "CST",
+    "rfc3339",
+    "transaction_id",
+    "require",
+    "require_query",
+    "param_error",
+    "BILL_HEADER",
+    "BILL_SUMMARY",
+]
 
 CST = timezone(timedelta(hours=8))
 _TRADE_STATE_DESC = {"NOTPAY": "订单未支付", "SUCCESS": "支付成功", "CLOSED": "订单已关闭", "REFUND": "订单发生过退款"}

@@ -14,7 +14,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional
 
 from wechatpay_chain.sandbox.protocol import Reply, error_reply, json_reply
 
-__all__ = ["Fault", "FaultBook", "KINDS", "REWRITES", "prepare_reply", "rewrite", "stream_broken"]
+__all__ = ["Fault", "FaultBook", "KINDS", "REWRITES", "prepare_reply", "rewrite", "stream_broken", "Resign"]
 
 #: kind -> default params (the only params it accepts)
 KINDS: Dict[str, Dict[str, Any]] = {

@@ -48,7 +48,7 @@ from wechatpay_chain.sandbox.protocol import (
 
 __all__ = ["Sandbox", "Recorded"]
 
-log = logging.getLogger("wechatpay_chain.sandbox")
+_log = logging.getLogger("wechatpay_chain.sandbox")
 _MODES = ("public_key", "certificate")
 
 
@@ -331,7 +331,7 @@ class Sandbox:
         except Rejection as rejection:
             return rejection.reply()
         except Exception:
-            log.exception("sandbox endpoint failed: %s %s", method, path)
+            _log.exception("sandbox endpoint failed: %s %s", method, path)
             return error_reply(500, "SYSTEM_ERROR", "系统错误")
 
     async def _respond(self, request: web.Request, reply: Reply, fault: Optional[Fault]) -> web.StreamResponse:

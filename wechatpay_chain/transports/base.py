@@ -24,6 +24,8 @@ __all__ = [
     "handshake_refused",
     "budget",
     "split_timeout",
+    "passthrough",
+    "timed_out",
 ]
 
 #: bytes asked of the library per read of a body
