@@ -7,10 +7,11 @@ import base64
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Callable, Dict, List
+from typing import Any, Dict, List
 
 import pytest
 
+from tests.support import Recorder, signed_response
 from wechatpay_chain import (
     Builder,
     ClientError,
@@ -21,7 +22,7 @@ from wechatpay_chain import (
     ServerError,
     VerificationError,
 )
-from wechatpay_chain.models import Request, Response
+from wechatpay_chain.models import Response
 
 VEC = Path(__file__).parent / "fixtures" / "core"
 MERCHANT = Rsa.from_("file://" + str(VEC / "merchant_key.pem"))
@@ -36,36 +37,22 @@ def signed(
     body: bytes = b"",
     status: int = 200,
     *,
-    ts: int = NOW,
+    ts: int | str = NOW,
     serial: str = PUB_ID,
     key: Any = PLATFORM,
     extra: Dict[str, str] | None = None,
     drop: str = "",
 ) -> Response:
-    nonce = "RESPNONCE"
-    sig = Rsa.sign(Formatter.response(str(ts), nonce, body.decode()), key)
-    headers = {
-        "Wechatpay-Nonce": nonce,
-        "Wechatpay-Serial": serial,
-        "Wechatpay-Signature": sig,
-        "Wechatpay-Timestamp": str(ts),
-        "Request-ID": "REQ-1",
-        **(extra or {}),
-    }
-    headers.pop(drop, None)
-    return Response.build(status, headers, body)
+    """`signed_response` with this module's pinned vectors: the fixture platform key, NOW and RESPNONCE."""
+    headers: Dict[str, str | None] = {"Request-ID": "REQ-1", **(extra or {})}
+    if drop:
+        headers[drop] = None
+    return signed_response(body, key=key, serial=serial, timestamp=ts, nonce="RESPNONCE", status=status,
+                           headers=headers)
 
 
-class Recorder:
-    """A handler transport: records each request and answers with a canned response."""
-
-    def __init__(self, reply: Callable[[Request], Response] | Response | None = None) -> None:
-        self.requests: List[Request] = []
-        self.reply = reply if reply is not None else signed(b'{"token":"T","expires_in":1800}')
-
-    def __call__(self, request: Request) -> Response:
-        self.requests.append(request)
-        return self.reply(request) if callable(self.reply) else self.reply
+#: the default answer (the one the openssl vector response.sig signs)
+TOKEN = signed(b'{"token":"T","expires_in":1800}')
 
 
 def make(handler: Any = None, **config: Any) -> Any:
@@ -76,7 +63,7 @@ def make(handler: Any = None, **config: Any) -> Any:
         "certs": {PUB_ID: PLATFORM_PUB},
         "clock": lambda: NOW,
         "nonce": lambda: NONCE,
-        "handler": handler or Recorder(),
+        "handler": handler or Recorder(TOKEN),
     }
     base.update(config)
     return Builder.factory(base)
@@ -93,7 +80,7 @@ MODES = pytest.mark.parametrize("mode", ["sync", "async"])
 
 @MODES
 def test_request_signature_matches_openssl_vector(mode: str) -> None:
-    rec = Recorder()
+    rec = Recorder(TOKEN)
     client = make(rec)
     body = {"description": "中文😀", "amount": {"total": 1}}
     call(
@@ -116,14 +103,14 @@ def test_request_signature_matches_openssl_vector(mode: str) -> None:
 
 
 def test_get_without_body_signs_empty_line() -> None:
-    rec = Recorder()
+    rec = Recorder(TOKEN)
     make(rec).v3.certificates.get()
     assert rec.requests[0].body is None
     assert f'signature="{(VEC / "get.sig").read_text()}"' in rec.requests[0].headers["Authorization"]
 
 
 def test_default_headers() -> None:
-    rec = Recorder()
+    rec = Recorder(TOKEN)
     make(rec, headers={"X-Extra": "1"}).v3.certificates.get(headers={"Accept-Language": "zh-CN"})
     h = rec.requests[0].headers
     assert h["Accept"] == "application/json, text/plain, application/x-gzip, application/pdf, image/png, image/*;q=0.5"
@@ -134,7 +121,7 @@ def test_default_headers() -> None:
 
 @MODES
 def test_sensitive_and_paths_encrypted_with_platform_key(mode: str) -> None:
-    rec = Recorder()
+    rec = Recorder(TOKEN)
     client = make(rec)
     doc = {
         "user_name": Sensitive("张三"),
@@ -163,7 +150,7 @@ def test_sensitive_and_paths_encrypted_with_platform_key(mode: str) -> None:
 
 def test_key_choice_caller_serial_then_pub_key_id_then_newest_certificate() -> None:
     other = Rsa.from_("file://" + str(VEC / "merchant_pub.pem"), Rsa.KEY_TYPE_PUBLIC)
-    rec = Recorder()
+    rec = Recorder(TOKEN)
     client = make(rec, certs={"CERTSERIAL": other, PUB_ID: PLATFORM_PUB})
     client.v3.x.post(json={"a": Sensitive("x")})
     assert rec.requests[-1].headers["Wechatpay-Serial"] == PUB_ID
@@ -177,7 +164,7 @@ def test_key_choice_caller_serial_then_pub_key_id_then_newest_certificate() -> N
 
 
 def test_no_serial_header_without_encryption() -> None:
-    rec = Recorder()
+    rec = Recorder(TOKEN)
     make(rec).v3.x.post(json={"a": "plain"})
     assert "Wechatpay-Serial" not in rec.requests[0].headers
 
@@ -208,7 +195,7 @@ def test_sensitive_is_redacted_and_not_serialisable() -> None:
     ],
 )
 def test_bad_options_raise_before_io(bad: Dict[str, Any], match: str) -> None:
-    rec = Recorder()
+    rec = Recorder(TOKEN)
     opts = {"json": {"a": 1}, **bad}
     with pytest.raises(InvalidArgumentError, match=match):
         make(rec).v3.x.post(opts)
@@ -218,14 +205,14 @@ def test_bad_options_raise_before_io(bad: Dict[str, Any], match: str) -> None:
 
 
 def test_missing_template_variable_raises_before_io() -> None:
-    rec = Recorder()
+    rec = Recorder(TOKEN)
     with pytest.raises(InvalidArgumentError, match="transaction_id"):
         make(rec).v3.pay.transactions.id._transaction_id_.get()
     assert rec.requests == []
 
 
 def test_php_style_dict_and_keywords_merge_keywords_win() -> None:
-    rec = Recorder()
+    rec = Recorder(TOKEN)
     make(rec).v3.pay.transactions.outTradeNo._out_trade_no_.get(
         {"query": {"mchid": "1"}, "out_trade_no": "A"}, out_trade_no="B/1"
     )
@@ -351,9 +338,7 @@ FULL_WIDTH = "".join(chr(0xFF10 + int(d)) for d in "1700000000")
 def test_a_timestamp_is_ascii_digits_only_even_when_signed(stamp: str) -> None:
     """int() takes these; the signature covers the exact string, but only digits are a unix timestamp."""
     body = b'{"ok":1}'
-    sig = Rsa.sign(Formatter.response(stamp, "RESPNONCE", body.decode()), PLATFORM)
-    reply = Response.build(200, {"Wechatpay-Nonce": "RESPNONCE", "Wechatpay-Serial": PUB_ID,
-                                 "Wechatpay-Signature": sig, "Wechatpay-Timestamp": stamp}, body)
+    reply = signed(body, ts=stamp)
     with pytest.raises(VerificationError, match="not a unix timestamp"):
         make(Recorder(reply)).v3.certificates.get()
 
@@ -473,7 +458,7 @@ def test_config_errors() -> None:
 
 
 def test_base_uri_with_path_prefix_is_signed_in_full() -> None:
-    rec = Recorder()
+    rec = Recorder(TOKEN)
     make(rec, base_uri="https://proxy.example/wxpay").v3.certificates.get()
     assert rec.requests[0].url == "https://proxy.example/wxpay/v3/certificates"
     assert (
@@ -526,7 +511,7 @@ def test_no_diagnosis_without_sign_information() -> None:
 
 
 def test_apiv2_only_client_needs_no_apiv3_credentials() -> None:
-    rec = Recorder()
+    rec = Recorder(TOKEN)
     client = Builder.factory({"mchid": "1900000109", "secret": "S" * 32, "handler": rec})
     with pytest.raises(InvalidArgumentError, match="APIv2 only"):
         client.v3.certificates.get()
@@ -541,22 +526,15 @@ def test_apiv2_only_client_needs_no_apiv3_credentials() -> None:
 def test_non_utf8_body_is_verified_byte_for_byte(mode: str) -> None:
     """A body that is not UTF-8 is verified over its exact bytes: a good signature passes, a forged one is refused."""
     body = b"\xff\xfe\x00binary\x80"
-    assert call(make(Recorder(signed_bytes(body))).v3.x, "get", mode).content == body
-    forged = Response.build(200, signed_bytes(body).headers, body + b"!")
+    assert call(make(Recorder(signed(body))).v3.x, "get", mode).content == body
+    forged = Response.build(200, signed(body).headers, body + b"!")
     with pytest.raises(VerificationError):
         call(make(Recorder(forged)).v3.x, "get", mode)
 
 
-def signed_bytes(body: bytes) -> Response:
-    message = f"{NOW}\nRESPNONCE\n".encode() + body + b"\n"
-    sig = Rsa.sign(message, PLATFORM)
-    return Response.build(200, {"Wechatpay-Nonce": "RESPNONCE", "Wechatpay-Serial": PUB_ID,
-                                "Wechatpay-Signature": sig, "Wechatpay-Timestamp": str(NOW)}, body)
-
-
 def test_str_body_is_sent_as_the_bytes_it_was_signed_as() -> None:
     """A str body carrying non-UTF-8 bytes (surrogateescape) is sent and signed as those exact bytes."""
-    rec = Recorder()
+    rec = Recorder(TOKEN)
     raw = b"\xff\xferaw"
     make(rec).v3.x.post(body=raw.decode("utf-8", "surrogateescape"))
     assert rec.requests[0].body == raw
@@ -568,7 +546,7 @@ def test_str_body_is_sent_as_the_bytes_it_was_signed_as() -> None:
 
 def test_xml_on_an_apiv3_call_is_refused_not_dropped() -> None:
     """It was silently ignored: an empty signed POST went out."""
-    rec = Recorder()
+    rec = Recorder(TOKEN)
     with pytest.raises(InvalidArgumentError, match="APIv2 option"):
         make(rec).v3.pay.transactions.native.post(xml={"a": "1"})
     assert rec.requests == []
@@ -610,7 +588,7 @@ def test_config_values_that_would_fail_later_are_refused_by_the_factory(config: 
 
 
 def test_a_per_call_header_is_held_to_the_same_rules() -> None:
-    rec = Recorder()
+    rec = Recorder(TOKEN)
     for headers in ({"X-Name": "张三"}, {"X A": "1"}, {"X-A": "1\n2"}):
         with pytest.raises(InvalidArgumentError):
             make(rec).v3.certificates.get(headers=headers)

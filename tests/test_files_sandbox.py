@@ -10,12 +10,13 @@ import json
 import os
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from tests.keys import merchant_private_key, merchant_serial, platform_key, platform_public_key, platform_serial
+from tests.keys import merchant_private_key, merchant_serial, platform_public_key, platform_serial
+from tests.support import Recorder, platform_signed
 from wechatpay_chain import Builder, Formatter, InvalidArgumentError, Rsa, VerificationError
 from wechatpay_chain.files.bills import download_bill, download_bill_async, verify_statement
 from wechatpay_chain.files.media import MediaUtil, MultipartStream
@@ -30,29 +31,17 @@ def run(mode: str, sync: Callable[..., Any], coro: Callable[..., Any], *args: An
 
 
 # -- a handler transport playing WeChat Pay ------------------------------------------------------------------------
-def signed(body: bytes, status: int = 200, headers: Optional[Dict[str, str]] = None, *,
-           message_body: Optional[str] = None) -> Response:
-    ts, nonce = str(Formatter.timestamp()), Formatter.nonce()
-    text = body.decode("utf-8") if message_body is None else message_body
-    sig = Rsa.sign(Formatter.response(ts, nonce, text), platform_key())
-    return Response.build(status, {
-        "Wechatpay-Timestamp": ts, "Wechatpay-Nonce": nonce, "Wechatpay-Signature": sig,
-        "Wechatpay-Serial": platform_serial(), "Request-ID": "REQ", **(headers or {}),
-    }, body)
-
-
-class Play:
+class Play(Recorder):
     """Answers the bill apply (signed) and the download (unsigned), recording every request."""
 
     def __init__(self, bill: bytes, hash_value: str, hash_type: str = "SHA1", token: str = "T0k-_%2B==") -> None:
+        super().__init__(self.answer)
         self.bill, self.hash_value, self.hash_type, self.token = bill, hash_value, hash_type, token
-        self.requests: List[Request] = []
 
-    def __call__(self, request: Request) -> Response:
-        self.requests.append(request)
+    def answer(self, request: Request) -> Response:
         path = request.target.split("?", 1)[0]
         if path in ("/v3/bill/tradebill", "/v3/bill/fundflowbill"):
-            return signed(json.dumps({
+            return platform_signed(json.dumps({
                 "hash_type": self.hash_type, "hash_value": self.hash_value,
                 "download_url": f"https://api.mch.weixin.qq.com/v3/billdownload/file?token={self.token}",
             }).encode())
@@ -75,12 +64,8 @@ def sha1(data: bytes) -> str:
 # -- uploads, signed over meta ----------------------------------------------------------------------------------
 @MODES
 def test_upload_is_signed_over_meta_and_sends_the_stream(mode: str, tmp_path: Path) -> None:
-    seen: List[Request] = []
-
-    def handler(request: Request) -> Response:
-        seen.append(request)
-        return signed(b'{"media_id":"MEDIA"}')
-
+    handler = Recorder(platform_signed(b'{"media_id":"MEDIA"}'))
+    seen = handler.requests
     (tmp_path / "logo.png").write_bytes(b"\x89PNG fake")
     media = MediaUtil(str(tmp_path / "logo.png"))
     node = client(handler).v3.merchant.media.upload
@@ -180,14 +165,14 @@ def test_unsigned_apply_response_is_refused() -> None:
 
 def test_apply_response_without_fields_is_refused() -> None:
     with pytest.raises(VerificationError, match="download_url"):
-        download_bill(client(lambda request: signed(b'{"hash_type":"SHA1"}')), bill_date="2024-06-01")
+        download_bill(client(lambda request: platform_signed(b'{"hash_type":"SHA1"}')), bill_date="2024-06-01")
 
 
 # -- overseas statements: the signature covers {"sha1": Wechatpay-Statement-Sha1} -------------------------------
 def statement(body: bytes, digest: Optional[str] = None, signed_digest: Optional[str] = None) -> Response:
     digest = digest or sha1(body)
-    return signed(body, headers={"Content-Type": "text/plain", "Wechatpay-Statement-Sha1": digest},
-                  message_body='{"sha1":"%s"}' % (signed_digest or digest))
+    return platform_signed(body, headers={"Content-Type": "text/plain", "Wechatpay-Statement-Sha1": digest},
+                           signed_text='{"sha1":"%s"}' % (signed_digest or digest))
 
 
 STATEMENT_ENDPOINTS = [
@@ -228,7 +213,7 @@ def test_statement_gzip_body_is_checked_after_decompression() -> None:
 
 
 def test_statement_without_sha1_header_is_signed_over_the_body() -> None:
-    plain = signed(CSV)  # no Wechatpay-Statement-Sha1: the ordinary rule applies
+    plain = platform_signed(CSV)  # no Wechatpay-Statement-Sha1: the ordinary rule applies
     assert client(lambda request: plain, base_uri="https://apihk.mch.weixin.qq.com/").v3.global_.statements.get()
     with pytest.raises(VerificationError):
         verify_statement(plain)

@@ -10,27 +10,13 @@ from typing import Any, List
 
 import pytest
 
+from tests.support import Recorder
 from tests.test_core import GOOD, MODES, call, make, signed
 from wechatpay_chain import InvalidArgumentError, ServerError, TransportError, VerificationError
-from wechatpay_chain.models import Request, Response
+from wechatpay_chain.models import Response
 from wechatpay_chain.protocol.retry import Retry
 
 NO_WAIT = Retry(total=2, backoff=0, random=lambda: 0.0)
-
-
-class Script:
-    """Answers each attempt from a script: a Response, or an exception to raise."""
-
-    def __init__(self, *steps: Any) -> None:
-        self.steps = list(steps)
-        self.requests: List[Request] = []
-
-    def __call__(self, request: Request) -> Response:
-        self.requests.append(request)
-        step = self.steps.pop(0)
-        if isinstance(step, BaseException):
-            raise step
-        return step  # type: ignore[no-any-return]
 
 
 def nonces() -> Any:
@@ -44,7 +30,7 @@ def busy() -> Response:
 
 @MODES
 def test_connect_failure_is_retried_with_a_fresh_signature(mode: str) -> None:
-    script = Script(TransportError("refused", "connect"), signed(GOOD))
+    script = Recorder(queue=[TransportError("refused", "connect"), signed(GOOD)])
     client = make(script, retries=NO_WAIT, nonce=nonces())
     assert call(client.v3.x, "post", mode, json={"out_trade_no": "A1"}).status_code == 200
     first, second = script.requests
@@ -56,14 +42,14 @@ def test_connect_failure_is_retried_with_a_fresh_signature(mode: str) -> None:
 
 @MODES
 def test_system_error_is_retried_then_succeeds(mode: str) -> None:
-    script = Script(busy(), signed(GOOD, 429), signed(GOOD))
+    script = Recorder(queue=[busy(), signed(GOOD, 429), signed(GOOD)])
     assert call(make(script, retries=NO_WAIT).v3.x, "get", mode).status_code == 200
     assert len(script.requests) == 3
 
 
 @MODES
 def test_exhausted_retries_raise_the_last_error(mode: str) -> None:
-    script = Script(busy(), busy(), busy())
+    script = Recorder(queue=[busy(), busy(), busy()])
     with pytest.raises(ServerError) as info:
         call(make(script, retries=NO_WAIT).v3.x, "get", mode)
     assert info.value.code == "SYSTEM_ERROR" and len(script.requests) == 3
@@ -72,7 +58,7 @@ def test_exhausted_retries_raise_the_last_error(mode: str) -> None:
 @MODES
 def test_failed_verification_is_never_retried(mode: str) -> None:
     forged = Response.build(200, signed(GOOD).headers, b'{"ok":false}')
-    script = Script(forged, signed(GOOD))
+    script = Recorder(queue=[forged, signed(GOOD)])
     with pytest.raises(VerificationError):
         call(make(script, retries=NO_WAIT).v3.x, "get", mode)
     assert len(script.requests) == 1
@@ -80,7 +66,7 @@ def test_failed_verification_is_never_retried(mode: str) -> None:
 
 @MODES
 def test_only_the_chosen_failures_are_retried(mode: str) -> None:
-    script = Script(TransportError("read timed out", "timeout"), signed(GOOD))
+    script = Recorder(queue=[TransportError("read timed out", "timeout"), signed(GOOD)])
     policy = Retry(total=2, backoff=0, on=frozenset({"connect"}), random=lambda: 0.0)
     with pytest.raises(TransportError):
         call(make(script, retries=policy).v3.x, "get", mode)
@@ -88,7 +74,7 @@ def test_only_the_chosen_failures_are_retried(mode: str) -> None:
 
 
 def test_off_by_default() -> None:
-    script = Script(busy(), signed(GOOD))
+    script = Recorder(queue=[busy(), signed(GOOD)])
     with pytest.raises(ServerError):
         make(script).v3.x.get()
     assert len(script.requests) == 1
@@ -119,10 +105,7 @@ def test_crypto_threads_runs_the_sign_off_the_event_loop_and_the_rest_on_it() ->
         threads.append(threading.current_thread().name)
         return "SIG"
 
-    def handler(request: Request) -> Response:
-        return signed(GOOD)
-
-    client = make(handler, signer=signer, crypto_threads=2)
+    client = make(Recorder(signed(GOOD)), signer=signer, crypto_threads=2)
 
     async def main() -> None:
         responses = await asyncio.gather(*(client.v3.x.get_async() for _ in range(8)))
@@ -145,14 +128,11 @@ class SignerDown(Exception):
 @pytest.mark.parametrize("threads", [0, 1])
 def test_a_failing_signer_raises_its_own_error_through_every_driver(threads: int) -> None:
     """The offloaded sign raises into the flow at its `yield`, so callers see the signer's exception as is."""
-    sent: List[Request] = []
+    handler = Recorder(signed(GOOD))
+    sent = handler.requests
 
     def signer(message: str) -> str:
         raise SignerDown("the remote signing service is down")
-
-    def handler(request: Request) -> Response:
-        sent.append(request)
-        return signed(GOOD)
 
     client = make(handler, signer=signer, crypto_threads=threads, retries=2)
     with pytest.raises(SignerDown, match="remote signing"):

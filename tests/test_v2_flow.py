@@ -5,16 +5,17 @@ from __future__ import annotations
 import asyncio
 import gzip
 import hashlib
-import hmac
 import logging
 import os
 import stat
 import sys
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Mapping, Optional, Union
+from typing import Any, Callable, Dict, Mapping
 
 import pytest
 
+from tests.support import V2_SECRET, Recorder, hmac_sign, md5_sign, sign_string, xml_reply
+from tests.support import v2_signed as signed
 from wechatpay_chain import (
     ApiError,
     Builder,
@@ -24,64 +25,25 @@ from wechatpay_chain import (
     Transformer,
     VerificationError,
 )
-from wechatpay_chain.models import Request, Response
+from wechatpay_chain.models import Response
 from wechatpay_chain.protocol.v2 import NONE_SIGNATURE_RESPOND, merchant_cert, parse
 
 MCHID = "1230000109"
-SECRET = "exposed_your_key_here_have_risks"
+SECRET = V2_SECRET
 NONCE = "5K8264ILTKCH16CQ2502SI8ZNMTM67VS"
 XML_FIXTURES = Path(__file__).parent / "fixtures" / "xml"
 
-Reply = Union[Response, Callable[[Request], Response]]
-
-
-class Recorder:
-    """A `handler` transport: records each request and answers with a canned reply."""
-
-    def __init__(self, reply: Optional[Reply] = None) -> None:
-        self.requests: List[Request] = []
-        self.reply = reply
-
-    def __call__(self, request: Request) -> Response:
-        self.requests.append(request)
-        if self.reply is None:
-            return xml_reply(signed({"return_code": "SUCCESS", "result_code": "SUCCESS", "mch_id": MCHID}))
-        return self.reply(request) if callable(self.reply) else self.reply
+#: the default answer: a signed SUCCESS
+OK = xml_reply(signed({"return_code": "SUCCESS", "result_code": "SUCCESS", "mch_id": MCHID}))
 
 
 def make(handler: Any = None, **config: Any) -> Any:
     base: Dict[str, Any] = {
         "mchid": MCHID, "serial": "nop", "signer": lambda message: "any", "verifier": lambda *a: False,
-        "secret": SECRET, "nonce": lambda: NONCE, "handler": handler if handler is not None else Recorder(),
+        "secret": SECRET, "nonce": lambda: NONCE, "handler": handler if handler is not None else Recorder(OK),
     }
     base.update(config)
     return Builder.factory(base)
-
-
-def sign_string(data: Mapping[str, Any]) -> str:
-    """APIv2 rule, written independently: sort keys byte-wise, drop `sign` and empty values, k=v joined by &."""
-    return "&".join(f"{k}={v}" for k, v in sorted(data.items(), key=lambda kv: kv[0].encode())
-                    if k != "sign" and v not in (None, ""))
-
-
-def md5_sign(data: Mapping[str, Any], secret: str = SECRET) -> str:
-    return hashlib.md5(f"{sign_string(data)}&key={secret}".encode()).hexdigest().upper()
-
-
-def hmac_sign(data: Mapping[str, Any], secret: str = SECRET) -> str:
-    message = f"{sign_string(data)}&key={secret}".encode()
-    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest().upper()
-
-
-def signed(data: Dict[str, Any], sign_type: str = "MD5", secret: str = SECRET) -> Dict[str, Any]:
-    data = dict(data)
-    data["sign"] = md5_sign(data, secret) if sign_type == "MD5" else hmac_sign(data, secret)
-    return data
-
-
-def xml_reply(data: Mapping[str, Any], status: int = 200) -> Response:
-    headers = {"Content-Type": "text/xml", "Request-ID": "REQ-V2"}
-    return Response.build(status, headers, Transformer.to_xml(data).encode())
 
 
 UNIFIEDORDER = {
@@ -102,7 +64,7 @@ UNIFIEDORDER = {
 
 
 def test_md5_request_bytes_match_php() -> None:
-    rec = Recorder()
+    rec = Recorder(OK)
     make(rec).v2.pay.unifiedorder.post({"xml": UNIFIEDORDER})
     (req,) = rec.requests
     expected = dict(UNIFIEDORDER, nonce_str=NONCE)  # PHP appends nonce_str, then sign
@@ -127,7 +89,7 @@ def test_md5_request_bytes_match_php() -> None:
 
 
 def test_hmac_sha256_by_sign_type() -> None:
-    rec = Recorder()
+    rec = Recorder(OK)
     payload = {"appid": "wx8888888888888888", "mch_id": MCHID, "sign_type": "HMAC-SHA256", "out_trade_no": "T1"}
     make(rec).v2.pay.orderquery.post(xml=payload)
     sent = Transformer.to_array(rec.requests[0].body)  # type: ignore[arg-type]
@@ -136,14 +98,14 @@ def test_hmac_sha256_by_sign_type() -> None:
 
 
 def test_unknown_sign_type_refused_before_io() -> None:
-    rec = Recorder()
+    rec = Recorder(OK)
     with pytest.raises(InvalidArgumentError, match="sign_type"):
         make(rec).v2.pay.orderquery.post(xml={"mch_id": MCHID, "sign_type": "HMAC-SHA1"})
     assert rec.requests == []
 
 
 def test_nonce_str_given_keeps_its_place_and_sign_is_replaced_in_place() -> None:
-    rec = Recorder()
+    rec = Recorder(OK)
     payload = {"sign": "stale", "nonce_str": "mine", "mch_id": MCHID, "appid": "wx1"}
     make(rec).v2.pay.orderquery.post(xml=payload)
     body = rec.requests[0].body
@@ -156,7 +118,7 @@ def test_nonce_str_given_keeps_its_place_and_sign_is_replaced_in_place() -> None
 @pytest.mark.parametrize("nonceless, has_nonce",
                          [(True, False), (1, False), ("yes", False), (False, True), (None, True)])
 def test_nonceless(nonceless: Any, has_nonce: bool) -> None:
-    rec = Recorder()
+    rec = Recorder(OK)
     make(rec).v2.pay.orderquery.post(xml={"mch_id": MCHID}, nonceless=nonceless)
     sent = Transformer.to_array(rec.requests[0].body)  # type: ignore[arg-type]
     assert ("nonce_str" in sent) is has_nonce
@@ -173,7 +135,7 @@ def test_nonceless(nonceless: Any, has_nonce: bool) -> None:
     {},
 ])
 def test_mchid_mismatch_refused_before_io(payload: Dict[str, Any]) -> None:
-    rec = Recorder()
+    rec = Recorder(OK)
     with pytest.raises(InvalidArgumentError, match="mchid"):
         make(rec).v2.pay.orderquery.post(xml=payload)
     assert rec.requests == []
@@ -181,7 +143,7 @@ def test_mchid_mismatch_refused_before_io(payload: Dict[str, Any]) -> None:
 
 @pytest.mark.parametrize("key", ["mch_id", "mchid", "combine_mch_id"])
 def test_mchid_keys_accepted(key: str) -> None:
-    rec = Recorder()
+    rec = Recorder(OK)
     make(rec).v2.pay.orderquery.post(xml={key: MCHID, "mch_id": None} if key != "mch_id" else {key: MCHID})
     assert len(rec.requests) == 1
 
@@ -395,7 +357,7 @@ def test_bill_download_xml_error_like_php() -> None:
 
 
 def test_security_without_merchant_cert_refused_before_io() -> None:
-    rec = Recorder()
+    rec = Recorder(OK)
     for merchant in (None, {}, {"key": "/nonexistent/key.pem"}):
         with pytest.raises(InvalidArgumentError, match="certificate"):
             make(rec, merchant=merchant).v2.pay.refund.post(xml={"mch_id": MCHID}, security=True)
@@ -410,7 +372,7 @@ PEM_KEY = "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n"
 
 
 def test_pem_text_materialised_once_per_config(tmp_path: Path) -> None:
-    rec = Recorder()
+    rec = Recorder(OK)
     client = make(rec, merchant={"cert": PEM_CERT, "key": PEM_KEY})
     for _ in range(3):
         client.v2.pay.refund.post(xml={"mch_id": MCHID}, security=True)
@@ -462,7 +424,7 @@ def test_pkcs12_needs_cryptography(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 
 
 def test_post_async_same_bytes_and_checks() -> None:
-    sync_rec, async_rec = Recorder(), Recorder()
+    sync_rec, async_rec = Recorder(OK), Recorder(OK)
     make(sync_rec).v2.pay.unifiedorder.post(xml=UNIFIEDORDER)
 
     async def go() -> None:
@@ -489,7 +451,7 @@ def test_a_get_query_sends_the_text_it_signed() -> None:
     """True was signed as '1' and sent as 'true'; 0.1 + 0.2 signed as '0.3', sent as its repr."""
     from urllib.parse import parse_qsl, urlsplit
 
-    rec = Recorder()
+    rec = Recorder(OK)
     make(rec).v2.mchrisk.querymchrisk.get(query={"mch_id": MCHID, "on": True, "off": False, "sum": 0.1 + 0.2})
     sent = dict(parse_qsl(urlsplit(rec.requests[0].url).query, keep_blank_values=True))
     assert sent["on"] == "1" and sent["sum"] == "0.3" and sent["off"] == ""
@@ -498,7 +460,7 @@ def test_a_get_query_sends_the_text_it_signed() -> None:
 
 def test_an_xml_body_parses_back_to_the_fields_signed() -> None:
     """A CR inside CDATA became LF in the service's parser, and False was signed as 'f=' but sent empty."""
-    rec = Recorder()
+    rec = Recorder(OK)
     fields = {"mch_id": MCHID, "body": "a<b\r\nc", "plain": "x\ry", "off": False, "on": True}
     make(rec).v2.pay.micropay.post(xml=fields)
     received = Transformer.to_array(rec.requests[0].body.decode())
@@ -508,7 +470,7 @@ def test_an_xml_body_parses_back_to_the_fields_signed() -> None:
 
 @pytest.mark.parametrize("fields", [{"body": "a\x01b"}, {"1bad": "x"}, {"a b": "x"}])
 def test_xml_fields_that_cannot_be_sent_as_signed_are_refused(fields: Dict[str, Any]) -> None:
-    rec = Recorder()
+    rec = Recorder(OK)
     with pytest.raises(InvalidArgumentError, match="control character|element name"):
         make(rec).v2.pay.micropay.post(xml={"mch_id": MCHID, **fields})
     assert rec.requests == []
