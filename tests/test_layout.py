@@ -113,3 +113,32 @@ def test_every_design_import_path_works(module: str) -> None:
         assert getattr(imported, name, None) is not None, f"{module}.{name}"
         if module != "wechatpay_chain":
             assert name in imported.__all__, f"{module}.__all__ lacks {name}"
+
+
+def _public_names(path: Path) -> Set[str]:
+    """The names a module defines at its top level (functions, classes, assignments) without a leading `_`."""
+    names: Set[str] = set()
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign):
+            names.update(t.id for t in node.targets if isinstance(t, ast.Name))
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            names.add(node.target.id)
+    return {n for n in names if not n.startswith("_")}
+
+
+PUBLIC_MODULES = sorted(_module(p) for p in PACKAGE.rglob("*.py") if not p.name.startswith("_") or
+                        p.name == "__init__.py")
+
+
+@pytest.mark.parametrize("module", PUBLIC_MODULES)
+def test_all_is_exactly_the_public_names(module: str) -> None:
+    """Each public module's `__all__` names what it defines without a `_` (plus what it re-exports), and all of
+    it exists: nothing public is left unlisted, nothing listed is missing."""
+    imported = importlib.import_module(module)
+    path = Path(imported.__file__ or "")
+    defined = _public_names(path)
+    listed = set(getattr(imported, "__all__", ()))
+    assert defined <= listed, f"{module}: public but not in __all__: {sorted(defined - listed)}"
+    assert all(hasattr(imported, name) for name in listed), f"{module}: __all__ names what it lacks"

@@ -12,15 +12,15 @@ import json
 import threading
 import time
 from collections import OrderedDict
-from typing import Any, Callable, Dict, Iterable, Mapping, MutableMapping, Optional, Protocol, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, Iterator, Mapping, MutableMapping, Optional, Protocol, Tuple, Union
 
-from wechatpay_chain.crypto.rsa import Rsa, RsaKey
+from wechatpay_chain.crypto.rsa import RsaKey
 from wechatpay_chain.crypto.symmetric import AesEcb, AesGcm, Hash, check_apiv3_key
 from wechatpay_chain.errors import DecryptionError, InvalidArgumentError, VerificationError
 from wechatpay_chain.keys.keyring import Keyring
+from wechatpay_chain.protocol.signature import NONCE, SERIAL, SIGNATURE, TIMESTAMP, verify_signature
 from wechatpay_chain.protocol.transformer import Transformer
 from wechatpay_chain.protocol.v2 import sign_type_of, sign_v2
-from wechatpay_chain.protocol.v3 import NONCE, SERIAL, SIGNATURE, TIMESTAMP
 
 __all__ = [
     "parse_notification",
@@ -29,6 +29,11 @@ __all__ = [
     "collect_headers",
     "ReplayGuard",
     "ReplayCheck",
+    "Headers",
+    "Body",
+    "SIGNATURE_TYPE",
+    "SIGNATURE_TYPE_RSA",
+    "AEAD_AES_256_GCM",
 ]
 
 SIGNATURE_TYPE = "Wechatpay-Signature-Type"
@@ -154,23 +159,30 @@ def _public_key(serial: str, thing: Union[str, bytes]) -> Optional[RsaKey]:
     return Keyring({serial: thing}).get(serial)
 
 
-def _platform_key(certs: Any, serial: str) -> RsaKey:
-    if isinstance(certs, Keyring):
-        key = certs.get(serial)
-    elif isinstance(certs, Mapping):
+class _PlatformKeys:
+    """`certs` (a Keyring, or a dict {serial: key, certificate or PEM}) as the signature check looks keys up:
+    only the serial asked for is loaded, and public PEM text is parsed once, not per callback."""
+
+    __slots__ = ("_certs",)
+
+    def __init__(self, certs: Any) -> None:
+        if not isinstance(certs, (Keyring, Mapping)):
+            raise InvalidArgumentError("certs must be a dict {serial: key, certificate or PEM} or a Keyring")
+        self._certs = certs
+
+    def get(self, serial: str) -> Optional[RsaKey]:
+        certs = self._certs
+        if isinstance(certs, Keyring):
+            return certs.get(serial)
         thing = certs.get(serial)
         if thing is None:
-            key = None
-        elif isinstance(thing, (str, bytes)):
-            key = _public_key(serial, thing)  # public PEM text is parsed once, not per callback
-        else:
-            key = Keyring({serial: thing}).get(serial)
-    else:
-        raise InvalidArgumentError("certs must be a dict {serial: key, certificate or PEM} or a Keyring")
-    if key is None:
-        known = ", ".join(list(certs)[:8])
-        raise VerificationError(f"{SERIAL} {serial[:64]!r} is not a known platform serial ({known})")
-    return key
+            return None
+        if isinstance(thing, (str, bytes)):
+            return _public_key(serial, thing)
+        return Keyring({serial: thing}).get(serial)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._certs))
 
 
 def _to_body(body: Body) -> bytes:
@@ -191,26 +203,17 @@ def verify_notification(
     """Step 1-4 of PHP's README "回调通知": headers present, timestamp in window, known serial, RSA valid."""
     raw = _to_body(body)
     h = collect_headers(headers)
-    absent = [name for name in (NONCE, SERIAL, SIGNATURE, TIMESTAMP) if not h.get(name)]
-    if absent:
-        raise VerificationError(f"notification is not signed: missing header(s) {', '.join(absent)}")
     sig_type = h.get(SIGNATURE_TYPE)
     if sig_type and sig_type != SIGNATURE_TYPE_RSA:
         raise VerificationError(f"{SIGNATURE_TYPE} {sig_type[:40]!r} is not supported (only {SIGNATURE_TYPE_RSA})")
-    timestamp = h[TIMESTAMP]
-    if not (timestamp.isascii() and timestamp.isdigit()) or len(timestamp) > 12:
-        raise VerificationError(f"{TIMESTAMP} {timestamp[:32]!r} is not a unix timestamp")
-    current = time.time() if now is None else now
-    offset = int(timestamp) - current
-    if abs(offset) > max_skew:
-        raise VerificationError(
-            f"{TIMESTAMP} {timestamp} is {offset:+.0f}s from local time, beyond ±{max_skew}s "
-            "(check the clock, or this is a replay)"
-        )
-    key = _platform_key(certs, h[SERIAL])
-    message = f"{timestamp}\n{h[NONCE]}\n".encode() + raw + b"\n"  # Formatter.response over the raw bytes
-    if not Rsa.verify(message, h[SIGNATURE], key):
-        raise VerificationError(f"{SIGNATURE} does not verify with platform key {h[SERIAL]}")
+    verify_signature(
+        h,
+        raw,
+        now=time.time() if now is None else now,
+        max_skew=max_skew,
+        keys=_PlatformKeys(certs),
+        subject="notification",
+    )
     return h, raw
 
 

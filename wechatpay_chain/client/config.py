@@ -14,13 +14,28 @@ from wechatpay_chain.keys.keyring import Keyring
 from wechatpay_chain.models import TOKEN, Timeout
 from wechatpay_chain.protocol.formatter import Formatter
 from wechatpay_chain.protocol.retry import Retry, retry_policy
+from wechatpay_chain.protocol.signature import Verifier, keyring_verifier
 
-__all__ = ["Config", "build_config", "Signer", "Verifier", "DEFAULT_BASE_URI", "DEFAULT_TIMEOUT"]
+__all__ = [
+    "Config",
+    "build_config",
+    "Signer",
+    "Verifier",
+    "Secret",
+    "DEFAULT_BASE_URI",
+    "DEFAULT_TIMEOUT",
+    "MAX_TIMEOUT",
+    "V3_ACCEPT",
+    "V3_CONTENT_TYPE",
+    "FRAMING_HEADERS",
+    "check_header",
+    "check_timeout",
+    "user_agent",
+]
 
 #: message -> base64 signature (PHP README "定制": a remote signing service fits here)
 Signer = Callable[[str], str]
-#: (message, base64 signature, serial) -> valid?
-Verifier = Callable[[str, str, str], bool]
+# `Verifier`, (message, base64 signature, serial) -> valid?, is protocol.signature's, the one every check uses
 
 DEFAULT_BASE_URI = "https://api.mch.weixin.qq.com/"
 DEFAULT_TIMEOUT: Tuple[float, float] = (10.0, 30.0)
@@ -140,14 +155,6 @@ def _default_signer(key: Optional[RsaKey]) -> Signer:
     return sign
 
 
-def _default_verifier(certs: Keyring) -> Verifier:
-    def verify(message: str, signature: str, serial: str) -> bool:
-        key = certs.get(serial)
-        return key is not None and Rsa.verify(message, signature, key)
-
-    return verify
-
-
 #: a check reads its items from the config and records what they become, as `Config` fields, in the draft
 _Draft = Dict[str, Any]
 _Check = Callable[[Mapping[str, Any], _Draft], None]
@@ -234,7 +241,7 @@ def _check_signing(config: Mapping[str, Any], draft: _Draft) -> None:
         raise InvalidArgumentError("`verifier` must be a callable(message, signature, serial) -> bool")
     draft.update(
         signer=signer if signer is not None else _default_signer(draft["private_key"]),
-        verifier=verifier if verifier is not None else _default_verifier(draft["certs"]),
+        verifier=verifier if verifier is not None else keyring_verifier(draft["certs"]),
         custom_verifier=verifier is not None,
     )
 

@@ -14,11 +14,11 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, List, Optional, Tuple
 
 from wechatpay_chain.crypto.pem import Certificate, PemUtil
-from wechatpay_chain.crypto.rsa import Rsa
 from wechatpay_chain.crypto.symmetric import AesGcm
 from wechatpay_chain.errors import ClientError, DecryptionError, InvalidArgumentError, VerificationError
 from wechatpay_chain.keys.keyring import Keyring
 from wechatpay_chain.models import FlowOf, Request, Response
+from wechatpay_chain.protocol.signature import SERIAL, keyring_verifier
 from wechatpay_chain.protocol.v3 import Options, prepare_v3_flow, raise_for_status, verify_v3
 
 if TYPE_CHECKING:  # pragma: no cover - only a type here
@@ -122,8 +122,9 @@ def verify_download(
     trusted: Any = None,
     self_signed: bool = True,
 ) -> None:
-    """Verify the download's own signature (core.verify_v3): with a downloaded certificate when
-    `self_signed` (PHP's downloader), and/or with a `trusted` key (`-c CERT`, an existing keyring)."""
+    """Verify the download's own signature (`verify_v3`, so `protocol.signature.verify_signature`): with a
+    downloaded certificate when `self_signed` (PHP's downloader), and/or with a `trusted` key (`-c CERT`, an
+    existing keyring)."""
 
     keys = Keyring()
     for serial in list(trusted or ()):  # a dict or a Keyring: serial -> key
@@ -136,20 +137,17 @@ def verify_download(
     if not len(keys):
         raise InvalidArgumentError("no key to verify the download with: give a trusted key or allow self_signed")
 
-    signer = response.headers.get("Wechatpay-Serial", "")
+    signer = response.headers.get(SERIAL, "")
     if signer and signer not in keys:
-        hint = (f" (trust the WeChat Pay public key: certs={{'{signer}': key}}, or -c {signer}=pub_key.pem)"
+        shown = signer[:64]
+        hint = (f" (trust the WeChat Pay public key: certs={{'{shown}': key}}, or -c {shown}=pub_key.pem)"
                 if signer.startswith("PUB_KEY_ID_") else "")
         raise VerificationError(
-            f"v3/certificates is signed by {signer[:64]}, neither a downloaded certificate nor a trusted key{hint}",
+            f"v3/certificates is signed by {shown}, neither a downloaded certificate nor a trusted key{hint}",
             response,
         )
 
-    def verifier(message: str, signature: str, serial: str) -> bool:
-        key = keys.get(serial)
-        return key is not None and Rsa.verify(message, signature, key)
-
-    checking = dataclasses.replace(config, certs=keys, verifier=verifier, custom_verifier=False)
+    checking = dataclasses.replace(config, certs=keys, verifier=keyring_verifier(keys), custom_verifier=False)
     verify_v3(checking, request, response)
 
 

@@ -25,7 +25,7 @@ from wechatpay_chain.sandbox.identity import Identity
 __all__ = [
     "SCHEME", "Call", "Reply", "Rejection", "Endpoint", "Router", "NonceBook", "json_reply", "error_reply",
     "verify_request", "sign_headers", "notification_body", "signing_body", "multipart_parts", "decrypt_fields",
-    "request_id",
+    "request_id", "parse_authorization", "Handler", "WINDOW",
 ]
 
 SCHEME = "WECHATPAY2-SHA256-RSA2048"
@@ -239,7 +239,7 @@ def notification_body(transaction: Dict[str, Any], apiv3_key: str, created: str)
 def sign_headers(key: RsaKey, serial: str, body: bytes, timestamp: int, nonce: Optional[str] = None) -> Dict[str, str]:
     """The four Wechatpay-* headers over `TIMESTAMP\\nNONCE\\nBODY\\n`."""
     nonce = nonce or Formatter.nonce(32)
-    message = f"{timestamp}\n{nonce}\n".encode() + body + b"\n"
+    message = Formatter.response(timestamp, nonce, body)  # the bytes of `body`, as the client verifies them
     return {
         "Wechatpay-Nonce": nonce,
         "Wechatpay-Serial": serial,
