@@ -126,6 +126,18 @@ def _handler_sends(handler: Any) -> tuple[SyncSend, AsyncSend]:
     return sync_send, async_send
 
 
+def _requests_transport(options: Mapping[str, Any]) -> Any:
+    from wechatpay_chain.transports.requests_transport import RequestsTransport  # requests loads on first use
+
+    return RequestsTransport(options)
+
+
+def _aiohttp_transport(options: Mapping[str, Any]) -> Any:
+    from wechatpay_chain.transports.aiohttp_transport import AiohttpTransport  # aiohttp loads on first use
+
+    return AiohttpTransport(options)
+
+
 class Driver:
     """Holds the validated config and lazily-created transports; `close()` / `close_async()` end them."""
 
@@ -146,26 +158,22 @@ class Driver:
     @property
     def transport(self) -> Any:
         """The requests transport, created on first use."""
-        if self._sync is None:
-            with self._lock:
-                if self._sync is None:
-                    from wechatpay_chain.transports.requests_transport import RequestsTransport
-
-                    self._sync = RequestsTransport(self.config.transport_options)
-                    self._ua_sync = user_agent(self._sync.user_agent)
-        return self._sync
+        return self._sync or self._make("_sync", "_ua_sync", _requests_transport)
 
     @property
     def async_transport(self) -> Any:
-        """The aiohttp transport, created on the first async call (aiohttp is imported then)."""
-        if self._async is None:
-            with self._lock:
-                if self._async is None:
-                    from wechatpay_chain.transports.aiohttp_transport import AiohttpTransport
+        """The aiohttp transport, created on the first async call."""
+        return self._async or self._make("_async", "_ua_async", _aiohttp_transport)
 
-                    self._async = AiohttpTransport(self.config.transport_options)
-                    self._ua_async = user_agent(self._async.user_agent)
-        return self._async
+    def _make(self, slot: str, ua_slot: str, factory: Callable[[Mapping[str, Any]], Any]) -> Any:
+        """Create a transport once, however many threads ask at the same time."""
+        with self._lock:
+            made = getattr(self, slot)
+            if made is None:
+                made = factory(self.config.transport_options)
+                setattr(self, ua_slot, user_agent(made.user_agent))
+                setattr(self, slot, made)
+        return made
 
     @property
     def executor(self) -> Optional[CryptoPool]:
