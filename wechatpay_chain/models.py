@@ -42,34 +42,34 @@ _T = TypeVar("_T")
 class Headers(MutableMapping[str, str]):
     """Case-insensitive HTTP headers that keep the spelling they were set with (both transports use it)."""
 
-    __slots__ = ("_d",)
+    __slots__ = ("_fields",)
 
     def __init__(self, data: Union[Mapping[str, str], Iterable[Tuple[str, str]], None] = None) -> None:
-        self._d: Dict[str, Tuple[str, str]] = {}
+        self._fields: Dict[str, Tuple[str, str]] = {}
         if data is not None:
             for key, value in data.items() if isinstance(data, (dict, Mapping)) else data:
-                self._d[key.lower()] = (key, value)
+                self._fields[key.lower()] = (key, value)
 
     def __getitem__(self, key: str) -> str:
-        return self._d[key.lower()][1]
+        return self._fields[key.lower()][1]
 
     def __setitem__(self, key: str, value: str) -> None:
-        self._d[key.lower()] = (key, value)
+        self._fields[key.lower()] = (key, value)
 
     def __delitem__(self, key: str) -> None:
-        del self._d[key.lower()]
+        del self._fields[key.lower()]
 
     def __contains__(self, key: object) -> bool:
-        return isinstance(key, str) and key.lower() in self._d
+        return isinstance(key, str) and key.lower() in self._fields
 
     def __iter__(self) -> Iterator[str]:
-        return (key for key, _ in self._d.values())
+        return (key for key, _ in self._fields.values())
 
     def __len__(self) -> int:
-        return len(self._d)
+        return len(self._fields)
 
     def get(self, key: str, default: Any = None) -> Any:
-        item = self._d.get(key.lower())
+        item = self._fields.get(key.lower())
         return default if item is None else item[1]
 
     @classmethod
@@ -85,17 +85,17 @@ class Headers(MutableMapping[str, str]):
                 found = d.get(key)
                 d[key] = (name, value) if found is None else (found[0], f"{found[1]}, {value}")
         new = cls()
-        new._d = d
+        new._fields = d
         return new
 
     def copy(self) -> Headers:
         new = Headers()
-        new._d = dict(self._d)
+        new._fields = dict(self._fields)
         return new
 
     def as_dict(self) -> Dict[str, str]:
         """A plain dict, as sent on the wire."""
-        return dict(self._d.values())
+        return dict(self._fields.values())
 
     def __repr__(self) -> str:
         return f"Headers({self.as_dict()!r})"

@@ -92,38 +92,53 @@ def _local_checks(check: Checklist, settings: Any) -> Tuple[Any, Dict[str, Any]]
             check.ok(f"{what} is set", getattr(settings, name))
         else:
             check.fail(f"{what} is set", f"`{name}` is missing")
-    key = None
+    key = _check_private_key(check, settings)
+    _check_merchant_certificate(check, settings, key)
+    return key, _check_platform_keys(check, settings)
+
+
+def _check_private_key(check: Checklist, settings: Any) -> Any:
+    """The merchant private key loads from its file (the key or None)."""
     if settings.private_key is None:
         check.fail("private key loads", "`private_key` (the apiclient_key.pem path) is missing")
-    else:
-        try:
-            key = Rsa.from_("file://" + str(settings.private_key), Rsa.KEY_TYPE_PRIVATE)
-            check.ok("private key loads", f"{key.size_in_bits}-bit RSA from {settings.private_key}")
-        except InvalidArgumentError as exc:
-            check.fail("private key loads", one_line(exc))
+        return None
+    try:
+        key = Rsa.from_("file://" + str(settings.private_key), Rsa.KEY_TYPE_PRIVATE)
+    except InvalidArgumentError as exc:
+        check.fail("private key loads", one_line(exc))
+        return None
+    check.ok("private key loads", f"{key.size_in_bits}-bit RSA from {settings.private_key}")
+    return key
+
+
+def _check_merchant_certificate(check: Checklist, settings: Any, key: Any) -> None:
+    """The merchant certificate loads, holds the private key's public key, has the configured serial, and is valid."""
     if settings.merchant_certificate is None:
         check.skip("private key matches the merchant certificate",
                    "`merchant_certificate` (apiclient_cert.pem) is not configured")
-    else:
-        try:
-            mine = PemUtil.load_certificate(str(settings.merchant_certificate))
-        except InvalidArgumentError as exc:
-            check.fail("merchant certificate loads", one_line(exc))
+        return
+    try:
+        mine = PemUtil.load_certificate(str(settings.merchant_certificate))
+    except InvalidArgumentError as exc:
+        check.fail("merchant certificate loads", one_line(exc))
+        return
+    if key is not None:
+        if mine.public_key == key.public_key():
+            check.ok("private key matches the merchant certificate", mine.serial_no)
         else:
-            if key is not None:
-                if mine.public_key == key.public_key():
-                    check.ok("private key matches the merchant certificate", mine.serial_no)
-                else:
-                    check.fail("private key matches the merchant certificate",
-                               "the certificate's public key is not the private key's: wrong key or certificate file")
-            if settings.serial:
-                if mine.serial_no.upper() == settings.serial.upper():
-                    check.ok("`serial` is the merchant certificate's serial")
-                else:
-                    check.fail("`serial` is the merchant certificate's serial",
-                               f"`serial` is {settings.serial}, the certificate's is {mine.serial_no}")
-            _validity(check, "merchant certificate validity", mine)
+            check.fail("private key matches the merchant certificate",
+                       "the certificate's public key is not the private key's: wrong key or certificate file")
+    if settings.serial:
+        if mine.serial_no.upper() == settings.serial.upper():
+            check.ok("`serial` is the merchant certificate's serial")
+        else:
+            check.fail("`serial` is the merchant certificate's serial",
+                       f"`serial` is {settings.serial}, the certificate's is {mine.serial_no}")
+    _validity(check, "merchant certificate validity", mine)
 
+
+def _check_platform_keys(check: Checklist, settings: Any) -> Dict[str, Any]:
+    """Each `[certs]` entry loads (a certificate under its own serial, and valid), and which key mode they make."""
     loaded: Dict[str, Any] = {}
     for serial, path in settings.certs.items():
         try:
@@ -150,7 +165,7 @@ def _local_checks(check: Checklist, settings: Any) -> Tuple[Any, Dict[str, Any]]
     elif not settings.certs:
         check.fail("key mode", "no platform key in [certs]: configure the WeChat Pay public key (PUB_KEY_ID_...) "
                    "or run `wechatpay-chain certificates download`")
-    return key, loaded
+    return loaded
 
 
 def _skew(response: Any) -> Optional[float]:
