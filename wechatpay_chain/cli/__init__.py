@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import signal
 import sys
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Callable, Dict, Optional, Sequence, Tuple
 from wechatpay_chain import __version__
 from wechatpay_chain.cli.doctor import add_doctor, cmd_doctor
 from wechatpay_chain.cli.tools import add_certificates, add_request, cmd_certificates, cmd_request
+from wechatpay_chain.files.atomic import AtomicFile
 
 __all__ = [
     "main",
@@ -105,16 +105,8 @@ def write_credentials(sb: object, directory: str) -> Dict[str, str]:
 def _replace(path: Path, text: str, mode: int) -> None:
     """Write `text` to a new file beside `path` with `mode`, then rename it over `path`: an existing file keeps
     neither its looser mode nor its content, and a symlink at `path` is replaced, not followed."""
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), mode)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.chmod(temp, mode)  # the umask may have narrowed it; never widened
-        os.replace(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
+    with AtomicFile(path, mode, encoding="utf-8") as fh:  # the exact mode at commit: the umask may narrow it
+        fh.write(text)
 
 
 async def _serve(args: argparse.Namespace) -> int:

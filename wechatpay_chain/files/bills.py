@@ -15,13 +15,13 @@ import hashlib
 import hmac
 import os
 import re
-import tempfile
 import zlib
 from dataclasses import dataclass
-from typing import IO, Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 from urllib.parse import urlsplit
 
 from wechatpay_chain.errors import InvalidArgumentError, VerificationError
+from wechatpay_chain.files.atomic import AtomicFile
 from wechatpay_chain.models import Response
 from wechatpay_chain.protocol.v3 import verify_statement
 
@@ -110,12 +110,9 @@ class BillSink:
         if self._dest is not None and os.path.isdir(self._dest):  # found before downloading, not after
             raise InvalidArgumentError(f"dest {self._dest!r} is a directory: give the file path to write the bill to")
         self._buffer: List[bytes] = []
-        self._file: Optional[IO[bytes]] = None
-        if self._dest is not None:
-            folder, name = os.path.split(os.path.abspath(self._dest))
-            self._file = tempfile.NamedTemporaryFile(  # closed by commit() or abort()
-                "wb", dir=folder, prefix=f".{name}.", suffix=".part", delete=False
-            )
+        self._file: Optional[AtomicFile] = None
+        if self._dest is not None:  # a temp file beside dest, private (0600 less the umask); commit() or abort()
+            self._file = AtomicFile(self._dest, 0o600, keep_umask=True)
 
     def __enter__(self) -> BillSink:
         return self
@@ -166,8 +163,7 @@ class BillSink:
             data, self._buffer = b"".join(self._buffer), []
             return data
         assert self._dest is not None
-        self._file.close()
-        os.replace(self._file.name, self._dest)
+        self._file.commit()  # on failure the temp file is gone and dest keeps its old content
         self._file = None
         return self._dest
 
@@ -175,11 +171,7 @@ class BillSink:
         """Discard what was written (a no-op after a successful commit)."""
         self._buffer = []
         if self._file is not None:
-            self._file.close()
-            try:
-                os.unlink(self._file.name)
-            except FileNotFoundError:
-                pass
+            self._file.abort()
             self._file = None
 
 

@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import logging
 import os
-import secrets
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Mapping, Optional, Union
 
 from wechatpay_chain.crypto.pem import Certificate, PemUtil
 from wechatpay_chain.crypto.symmetric import check_apiv3_key
 from wechatpay_chain.errors import InvalidArgumentError
+from wechatpay_chain.files.atomic import AtomicFile
 from wechatpay_chain.keys.certificates import PublicKeyModeError, certificates_flow
 from wechatpay_chain.keys.keyring import PUBLIC_KEY_ID_PREFIX, Keyring
 from wechatpay_chain.models import FlowOf, Sleep
@@ -63,24 +63,18 @@ def write_certificates(directory: Union[str, os.PathLike[str]], certificates: It
     """
     root = Path(directory)
     root.mkdir(parents=True, exist_ok=True)
-    staged: List[Tuple[Path, Path]] = []
+    staged: List[AtomicFile] = []
     try:
         for cert in certificates:
-            final = root / f"wechatpay_{cert.serial_no}.pem"
-            temp = root / f".{final.name}.{secrets.token_hex(8)}.tmp"
-            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-            staged.append((temp, final))
-            with os.fdopen(fd, "w", encoding="ascii") as fh:
-                fh.write(cert.pem)
-                fh.flush()
-                os.fsync(fh.fileno())
-        for temp, final in staged:
-            os.replace(temp, final)
+            staged.append(AtomicFile(root / f"wechatpay_{cert.serial_no}.pem", 0o644, "ascii", keep_umask=True))
+            staged[-1].write(cert.pem)
+            staged[-1].sync()  # fsync'd and closed: every one is durable before any is renamed
+        for file in staged:
+            file.commit()
     finally:
-        for temp, _ in staged:
-            if temp.exists():
-                temp.unlink()
-    return [final for _, final in staged]
+        for file in staged:
+            file.abort()  # a no-op for the committed ones
+    return [Path(file.path) for file in staged]
 
 
 class DirectoryStore(CertificateStore):
