@@ -121,7 +121,7 @@ def encrypt_fields(doc: Any, paths: Iterable[str], enc: Encryptor) -> Tuple[Any,
     """
     hits: List[int] = []
     parsed = [(p, _parse_path(p)) for p in paths]
-    out = _walk(doc, enc, hits)
-    for path, parts in parsed:
+    out = doc
+    for path, parts in parsed:  # paths first: a marked value they name is encrypted there, and only there
         out = _at(out, parts, enc, hits, path)
-    return out, bool(hits)
+    return _walk(out, enc, hits), bool(hits)
