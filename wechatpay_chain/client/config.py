@@ -389,7 +389,8 @@ def build_config(config: Mapping[str, Any]) -> Config:
 
 
 def _hide_merchant(merchant: Mapping[str, Any]) -> Dict[str, Any]:
-    """The mTLS material with its secrets wrapped (unwrapped only where the key files are made, v2.merchant_cert):
+    """The mTLS material with its secrets wrapped (unwrapped only where the key files are made,
+    `keys.mtls.merchant_cert`):
     the key and the passphrase; `cert` too when it is a (cert, passphrase) pair or PKCS#12 bytes (they hold the key)."""
     out: Dict[str, Any] = {}
     for name, value in merchant.items():

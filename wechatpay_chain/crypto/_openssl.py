@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 from importlib.util import find_spec
-from typing import Any, Tuple
+from typing import Any, Optional, Tuple
 
 from wechatpay_chain.crypto._pycryptodome import PYCRYPTODOME, Backend, x509_spki
 
@@ -77,6 +77,38 @@ class OpenSSL(Backend):
             return _rsa_only(lib.serialization.load_pem_private_key(pem.encode("ascii"), passphrase), True)
         except lib.unsupported_algorithm:  # a legacy cipher OpenSSL 3 dropped: let pycryptodome decrypt it
             return self.load_der("pkcs8", PYCRYPTODOME.export_der(PYCRYPTODOME.load_encrypted(pem, passphrase)))
+
+    def decrypt_private_pem(self, pem: bytes, passphrase: bytes) -> bytes:
+        from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519
+
+        lib = _lib()
+        key: Any = None
+        try:
+            key = lib.serialization.load_pem_private_key(pem, passphrase)
+        except (lib.unsupported_algorithm, ValueError):
+            pass
+        if key is None:
+            # a legacy cipher OpenSSL 3 dropped ("Key encrypted with unknown cipher", a ValueError, e.g. DES-CBC),
+            # which pycryptodome decrypts: so every key it took still loads. Outside the handler, so no
+            # cryptography error rides along with its failure.
+            return PYCRYPTODOME.decrypt_private_pem(pem, passphrase)
+        # the key types pycryptodome's RSA and ECC modules read, so both backends take the same keys
+        if not isinstance(key, (lib.private_type, ec.EllipticCurvePrivateKey, ed25519.Ed25519PrivateKey,
+                                ed448.Ed448PrivateKey)):
+            raise ValueError("not an RSA or EC private key")
+        return bytes(key.private_bytes(lib.serialization.Encoding.PEM, lib.pkcs8, lib.no_encryption))
+
+    def load_pkcs12(self, data: bytes, passphrase: Optional[bytes]) -> Tuple[bytes, bytes]:
+        # imported at call time, not in _Lib: a cryptography without it must still say so (ImportError)
+        from cryptography.hazmat.primitives.serialization import pkcs12
+
+        lib = _lib()
+        key, cert, extra = pkcs12.load_key_and_certificates(data, passphrase)
+        if key is None or cert is None:
+            return b"", b""
+        pem = lib.serialization.Encoding.PEM
+        chain = b"".join(c.public_bytes(pem) for c in [cert, *(extra or [])])
+        return chain, bytes(key.private_bytes(pem, lib.pkcs8, lib.no_encryption))
 
     def generate(self, bits: int) -> Any:
         return _lib().rsa.generate_private_key(public_exponent=65537, key_size=bits)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import functools
 from importlib.util import find_spec
-from typing import Any, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 __all__ = ["Backend", "Pycryptodome", "PYCRYPTODOME", "der_kind", "x509_spki"]
 
@@ -111,6 +111,16 @@ class Backend:
     def ecb_decrypt(self, key: bytes, data: bytes) -> bytes:
         raise NotImplementedError
 
+    def decrypt_private_pem(self, pem: bytes, passphrase: bytes) -> bytes:
+        """The unencrypted PKCS#8 ``PRIVATE KEY`` PEM of an encrypted RSA or EC private key PEM (for OpenSSL to
+        load from a file, as the APIv2 mTLS key); ValueError/TypeError when it does not decrypt to one."""
+        raise NotImplementedError
+
+    def load_pkcs12(self, data: bytes, passphrase: Optional[bytes]) -> Tuple[bytes, bytes]:
+        """(certificate chain PEM, unencrypted PKCS#8 key PEM) from a PKCS#12 bundle, ``b""`` for a part it lacks;
+        ValueError when it does not open. ImportError where the library has no PKCS#12 reader."""
+        raise ImportError(f"the {self.name or 'this'} backend cannot read PKCS#12: it needs the cryptography package")
+
     def export_pem(self, key: Any) -> str:
         """PKCS#8 ``PRIVATE KEY`` / SPKI ``PUBLIC KEY`` PEM, 64-column, no trailing newline (both backends)."""
         label = "PRIVATE KEY" if self.is_private(key) else "PUBLIC KEY"
@@ -206,6 +216,22 @@ class Pycryptodome(Backend):
     def ecb_decrypt(self, key: bytes, data: bytes) -> bytes:
         lib = _lib()
         return bytes(lib.unpad(lib.aes.new(key, lib.aes.MODE_ECB).decrypt(data), 16))
+
+    def decrypt_private_pem(self, pem: bytes, passphrase: bytes) -> bytes:
+        from Crypto.PublicKey import ECC  # only the mTLS key needs it: not in _Lib
+
+        kinds: Tuple[Tuple[Any, Dict[str, Any]], ...] = ((_lib().rsa, {"pkcs": 8}), (ECC, {"use_pkcs8": True}))
+        for module, options in kinds:
+            try:
+                key = module.import_key(pem, passphrase)
+            except (ValueError, IndexError, TypeError):
+                continue
+            if key.has_private():
+                text = key.export_key(format="PEM", **options)
+                return text.encode("ascii") if isinstance(text, str) else bytes(text)
+        raise ValueError("not an RSA or EC private key, or the wrong passphrase")
+
+    # load_pkcs12: pycryptodome has no PKCS#12 reader; the base class's ImportError stands
 
 
 #: the one instance (the OpenSSL backend falls back to it for what OpenSSL 3 refuses)

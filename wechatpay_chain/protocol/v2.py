@@ -2,25 +2,20 @@
 
 ``v2_flow`` signs the ``xml`` payload (or a GET ``query``) with the APIv2 ``secret``, yields the
 request, and returns the response only when its ``sign`` verifies and ``return_code``/``result_code``
-say SUCCESS. The merchant client certificate for ``security=True`` (mTLS) is resolved here, once per
-config, into files the two transports can load.
+say SUCCESS. The merchant client certificate for ``security=True`` (mTLS) comes from ``keys.mtls``
+(``merchant_cert``, re-exported here), which makes it, once per config, into files the two transports load.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
-import os
-import shutil
-import tempfile
-import threading
-import weakref
 from typing import Any, Dict, Mapping, Optional, Tuple, Union
 
 from wechatpay_chain.client.config import Config, Secret
-from wechatpay_chain.crypto.rsa import shown_path, shown_value
+from wechatpay_chain.crypto.rsa import shown_value
 from wechatpay_chain.crypto.symmetric import Hash
 from wechatpay_chain.errors import ApiError, InvalidArgumentError, VerificationError
+from wechatpay_chain.keys.mtls import merchant_cert
 from wechatpay_chain.models import Request, Response
 from wechatpay_chain.protocol.formatter import Formatter, php_string
 from wechatpay_chain.protocol.retry import attempts, ready
@@ -266,146 +261,3 @@ def v2_flow(config: Config, method: str, template: str, opts: Options, variables
         )
     )
 
-
-# --- mTLS material: the merchant certificate and key as files, made once per config ---------------------
-
-_LOCK = threading.Lock()
-_MATERIAL: Dict[int, Tuple[str, str]] = {}
-
-
-def _split(value: Any, passphrase: Any) -> Tuple[Any, Any]:
-    """PHP accepts ``[$path, $passphrase]``; Python also a ``(path_or_pem, passphrase)`` tuple."""
-    if isinstance(value, (list, tuple)) and len(value) == 2:
-        return value[0], value[1]
-    return value, passphrase
-
-
-def _read(thing: Any, what: str) -> Tuple[bytes, Optional[str]]:
-    """(content, path or None when PEM text was given)."""
-    if isinstance(thing, bytes) and b"-----BEGIN" in thing:
-        return thing, None
-    if isinstance(thing, str) and "-----BEGIN" in thing:
-        return thing.encode("utf-8"), None
-    if not isinstance(thing, (str, os.PathLike)):
-        raise InvalidArgumentError(f"merchant[{what!r}] must be a file path or PEM text")
-    path = os.fspath(thing)
-    path = path[7:] if path.startswith("file://") else path
-    try:
-        with open(path, "rb") as fh:
-            return fh.read(), path
-    except OSError as exc:
-        reason = exc.strerror
-    except ValueError:  # an embedded NUL
-        reason = "not a file path"
-    # outside the handler: see errors.py. Key text given as a path (an armour-less body, several lines)
-    # is never echoed.
-    raise InvalidArgumentError(f"merchant[{what!r}]: cannot read {shown_path(path)}: {reason}")
-
-
-def _pkcs12(content: bytes, passphrase: Any) -> Tuple[bytes, bytes]:
-    try:
-        ser: Any = importlib.import_module("cryptography.hazmat.primitives.serialization")
-        pkcs12: Any = importlib.import_module("cryptography.hazmat.primitives.serialization.pkcs12")
-    except ImportError:
-        raise InvalidArgumentError(
-            "merchant['cert'] is a PKCS#12 (.p12) file: install the optional `cryptography` package, "
-            "or convert it: openssl pkcs12 -in apiclient_cert.p12 -out apiclient_cert.pem -nodes"
-        ) from None
-    if passphrase is not None and not isinstance(passphrase, (str, bytes)):
-        raise InvalidArgumentError(f"merchant['passphrase'] must be a str, not {type(passphrase).__name__}")
-    loaded: Any = None
-    try:
-        pwd = passphrase.encode("utf-8") if isinstance(passphrase, str) else passphrase
-        loaded = pkcs12.load_key_and_certificates(content, pwd)
-    except (ValueError, UnicodeEncodeError):
-        pass  # raised below, outside the handler: see errors.py
-    if loaded is None:
-        raise InvalidArgumentError("merchant['cert']: the PKCS#12 file does not open with this passphrase")
-    key, cert, extra = loaded
-    if key is None or cert is None:
-        raise InvalidArgumentError("merchant['cert']: the PKCS#12 file holds no certificate and key")
-    chain = b"".join(c.public_bytes(ser.Encoding.PEM) for c in [cert, *(extra or [])])
-    return chain, key.private_bytes(ser.Encoding.PEM, ser.PrivateFormat.PKCS8, ser.NoEncryption())
-
-
-def _decrypt_key(content: bytes, passphrase: Any) -> bytes:
-    from Crypto.PublicKey import ECC, RSA
-
-    for module in (RSA, ECC):
-        try:
-            key = module.import_key(content, passphrase)
-        except (ValueError, IndexError, TypeError):
-            continue
-        pem = key.export_key(format="PEM")
-        return pem.encode("ascii") if isinstance(pem, str) else bytes(pem)
-    raise InvalidArgumentError("merchant['key'] does not load (wrong passphrase, or not a private key)")
-
-
-def _reveal(merchant: Mapping[str, Any], name: str) -> Any:
-    """config.merchant holds the key and passphrase wrapped in a Secret (see config._hide_merchant)."""
-    value = merchant.get(name)
-    return value.reveal() if isinstance(value, Secret) else value
-
-
-def _materialise(merchant: Mapping[str, Any]) -> Tuple[Optional[str], Optional[str], Dict[str, bytes]]:
-    """(cert path, key path, files to write): paths are reused as they are whenever OpenSSL can load them."""
-    passphrase = _reveal(merchant, "passphrase")
-    cert, cert_pass = _split(_reveal(merchant, "cert"), passphrase)
-    key, key_pass = _split(_reveal(merchant, "key"), passphrase)
-    if cert is None:
-        raise InvalidArgumentError(
-            "security=True needs the merchant certificate: config `merchant={'cert': ..., 'key': ...}`"
-        )
-    cert_bytes, cert_path = _read(cert, "cert")
-    files: Dict[str, bytes] = {}
-    if b"-----BEGIN" not in cert_bytes:
-        files["cert.pem"], files["key.pem"] = _pkcs12(cert_bytes, cert_pass)
-        return None, None, files
-    if cert_path is None:
-        files["cert.pem"] = cert_bytes
-    if key is None:
-        if b"PRIVATE KEY-----" not in cert_bytes:
-            raise InvalidArgumentError("security=True needs the merchant key: config `merchant['key']`")
-        key_bytes, key_path, key_pass = cert_bytes, cert_path, cert_pass
-    else:
-        key_bytes, key_path = _read(key, "key")
-    if b"ENCRYPTED" in key_bytes:
-        if key_pass is None:
-            raise InvalidArgumentError("merchant['key'] is encrypted: give merchant['passphrase']")
-        files["key.pem"] = _decrypt_key(key_bytes, key_pass)
-    elif key_path is None:
-        files["key.pem"] = key_bytes
-    return cert_path, None if "key.pem" in files else key_path, files
-
-
-def _cleanup(ident: int, directory: Optional[str]) -> None:
-    _MATERIAL.pop(ident, None)
-    if directory:
-        shutil.rmtree(directory, ignore_errors=True)
-
-
-def merchant_cert(config: Config) -> Tuple[str, str]:
-    """The ``(certfile, keyfile)`` pair for ``Request.cert``; PEM text, encrypted keys and PKCS#12 are written
-    once per config to a private 0700 temp dir (an unencrypted key lives only there), removed at exit."""
-    ident = id(config)
-    found = _MATERIAL.get(ident)
-    if found is not None:
-        return found
-    with _LOCK:
-        found = _MATERIAL.get(ident)
-        if found is not None:
-            return found
-        cert_path, key_path, files = _materialise(config.merchant)
-        directory = tempfile.mkdtemp(prefix="wechatpay-chain-mtls-") if files else None
-        if directory:
-            for name, content in files.items():
-                fd = os.open(os.path.join(directory, name), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                with os.fdopen(fd, "wb") as fh:
-                    fh.write(content)
-        pair = (
-            cert_path or os.path.join(directory or "", "cert.pem"),
-            key_path or os.path.join(directory or "", "key.pem"),
-        )
-        _MATERIAL[ident] = pair
-        weakref.finalize(config, _cleanup, ident, directory)
-        return pair
