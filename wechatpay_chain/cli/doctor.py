@@ -26,7 +26,7 @@ from wechatpay_chain.errors import (
 from wechatpay_chain.keys.certificates import PUBLIC_KEY_MODE_HINT, decrypt_certificates
 from wechatpay_chain.keys.keyring import PUBLIC_KEY_ID_PREFIX, Keyring
 from wechatpay_chain.protocol.signature import UnknownSerialError, verify_signature
-from wechatpay_chain.protocol.v3 import Options, prepare_v3
+from wechatpay_chain.protocol.v3 import prepare_v3
 
 __all__ = ["add_doctor", "cmd_doctor", "Checklist", "DOCTOR_EXIT"]
 
@@ -224,7 +224,7 @@ def _fetch_certificates(check: Checklist, config: Config) -> Any:
     """Checks the service answers a signed GET v3/certificates: every later check reads that answer."""
 
     def probe(ua: str) -> Any:
-        response = yield prepare_v3(config, "GET", "v3/certificates", Options(), {}, ua)
+        response = yield prepare_v3(config, "GET", "v3/certificates", {}, {}, ua)
         return response
 
     say(f"contacting {config.base_uri}v3/certificates ...")

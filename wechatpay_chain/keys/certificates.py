@@ -19,7 +19,7 @@ from wechatpay_chain.errors import ClientError, DecryptionError, InvalidArgument
 from wechatpay_chain.keys.keyring import Keyring
 from wechatpay_chain.models import FlowOf, Request, Response
 from wechatpay_chain.protocol.signature import SERIAL, keyring_verifier
-from wechatpay_chain.protocol.v3 import Options, prepare_v3_flow, raise_for_status, verify_v3
+from wechatpay_chain.protocol.v3 import prepare_v3_flow, raise_for_status, verify_v3
 
 if TYPE_CHECKING:  # pragma: no cover - only a type here
     from wechatpay_chain.client.config import Config
@@ -167,7 +167,7 @@ def certificates_flow(
     key = apiv3_key if apiv3_key is not None else (config.apiv3_key.reveal() if config.apiv3_key else None)
     if not key:
         raise InvalidArgumentError("downloading platform certificates needs the APIv3 key (`apiv3_key`)")
-    request = yield from prepare_v3_flow(config, "GET", CERTIFICATES_PATH, Options(), {}, ua)
+    request = yield from prepare_v3_flow(config, "GET", CERTIFICATES_PATH, {}, {}, ua)
     response = yield request
     try:
         raise_for_status(response, request.signed)

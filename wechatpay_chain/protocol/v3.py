@@ -72,13 +72,14 @@ _UNSAFE = re.compile(r"[\x00-\x20\x7f]")
 _JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
-class Options(Dict[str, Any]):
-    """The request options (PHP's `$options` array) after the URI-template variables were taken out."""
+#: the request options (PHP's `$options` array: `json`, `query`, `headers`, ...) after the URI-template
+#: variables were taken out
+Options = Dict[str, Any]
 
 
 def split_options(template: str, options: Mapping[str, Any]) -> Tuple[Options, Dict[str, Any]]:
     """Separate request options from URI-template variables; unknown names are refused (typo guard)."""
-    opts: Options = Options()
+    opts: Options = {}
     variables: Dict[str, Any] = {}
     for key, value in options.items():
         (opts if key in OPTION_KEYS else variables)[key] = value
@@ -303,25 +304,27 @@ def prepare_v3_flow(
 
 def sign_v3(config: Config, request: Request, body_text: str) -> Request:
     """Add the Authorization header over METHOD\\nTARGET\\nTIMESTAMP\\nNONCE\\nBODY\\n (fresh per attempt)."""
-    timestamp, nonce, message = _signing(config, request, body_text)
-    return _signed(config, request, timestamp, nonce, message, config.signer(message))
+    timestamp, nonce, message = _string_to_sign(config, request, body_text)
+    return _with_authorization(config, request, timestamp, nonce, message, config.signer(message))
 
 
 def sign_v3_flow(config: Config, request: Request, body_text: str) -> FlowOf[Request]:
     """`sign_v3` as a sub-flow: the RSA sign is handed to the driver (`Offload`), which may run it off the loop."""
-    timestamp, nonce, message = _signing(config, request, body_text)
+    timestamp, nonce, message = _string_to_sign(config, request, body_text)
     signature = yield Offload(config.signer, message)
-    return _signed(config, request, timestamp, nonce, message, signature)
+    return _with_authorization(config, request, timestamp, nonce, message, signature)
 
 
-def _signing(config: Config, request: Request, body_text: str) -> Tuple[str, str, str]:
+def _string_to_sign(config: Config, request: Request, body_text: str) -> Tuple[str, str, str]:
     timestamp, nonce = str(config.clock()), config.nonce()
     message = Formatter.request(request.method, request.target, timestamp, nonce, body_text)
     _log.debug("APIv3 string to sign: %r", message)
     return timestamp, nonce, message
 
 
-def _signed(config: Config, request: Request, timestamp: str, nonce: str, message: str, signature: str) -> Request:
+def _with_authorization(
+    config: Config, request: Request, timestamp: str, nonce: str, message: str, signature: str
+) -> Request:
     headers = request.headers.copy() if isinstance(request.headers, Headers) else Headers(request.headers)
     headers["Authorization"] = Formatter.authorization(config.mchid, nonce, signature, timestamp, config.serial)
     return dataclasses.replace(request, headers=headers, signed=message)
