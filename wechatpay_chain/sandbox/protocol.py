@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 from urllib.parse import unquote
 
+from wechatpay_chain.crypto.codec import to_bytes
 from wechatpay_chain.crypto.rsa import Rsa, RsaKey
 from wechatpay_chain.crypto.symmetric import AesGcm
 from wechatpay_chain.errors import DecryptionError
@@ -215,7 +216,7 @@ def verify_request(
     if not ts.isdigit() or abs(now - int(ts)) > WINDOW:
         expired = "Http头Authorization中的timestamp与发起请求的时间不得超过5分钟"
         raise _unauthorized(expired, "timestamp", "timestamp expired")
-    message = f"{method}\n{target}\n{ts}\n{p['nonce_str']}\n".encode() + body + b"\n"
+    message = to_bytes(Formatter.request(method, target, ts, p["nonce_str"], body))  # the bytes the client signed
     if not Rsa.verify(message, p["signature"], identity.merchant_key.public_key()):
         raise _sign_error(method, target, message)
     if nonces.replayed(p["nonce_str"], now):
