@@ -246,3 +246,30 @@ def test_unknown_env_value_fails_at_import() -> None:
     done = run_python(PRINT_BACKEND, **{backends.ENV_VAR: "openssl3"})
     assert done.returncode != 0
     assert "InvalidArgumentError" in done.stderr and "cryptography, pycryptodome" in done.stderr
+
+
+def _des_cbc_pem(passphrase: bytes) -> str:
+    """A traditional `RSA PRIVATE KEY` PEM encrypted with single DES-CBC (OpenSSL's EVP_BytesToKey, MD5): a legacy
+    cipher OpenSSL 3 refuses ("Key encrypted with unknown cipher"), which old merchant keys may still use."""
+    import base64
+    import hashlib
+    import textwrap
+
+    from Crypto.Cipher import DES
+    from Crypto.PublicKey import RSA
+    from Crypto.Util.Padding import pad
+
+    der = RSA.generate(1024).export_key(format="DER", pkcs=1)
+    iv = bytes(range(8))
+    key = hashlib.md5(passphrase + iv).digest()[:8]
+    body = base64.b64encode(DES.new(key, DES.MODE_CBC, iv).encrypt(pad(der, 8))).decode()
+    return ("-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: DES-CBC," + iv.hex().upper()
+            + "\n\n" + "\n".join(textwrap.wrap(body, 64)) + "\n-----END RSA PRIVATE KEY-----\n")
+
+
+def test_a_des_cbc_encrypted_key_loads_on_both_backends(use: Callable[[str], None], name: str) -> None:
+    pem = _des_cbc_pem(b"secret123")
+    use(name)
+    assert Rsa.from_((pem, "secret123")).size_in_bits == 1024
+    with pytest.raises(InvalidArgumentError, match="wrong passphrase"):
+        Rsa.from_((pem, "wrong"))

@@ -73,10 +73,17 @@ class OpenSSL(Backend):
 
     def load_encrypted(self, pem: str, passphrase: bytes) -> Any:
         lib = _lib()
+        key: Any = None
         try:
-            return _rsa_only(lib.serialization.load_pem_private_key(pem.encode("ascii"), passphrase), True)
-        except lib.unsupported_algorithm:  # a legacy cipher OpenSSL 3 dropped: let pycryptodome decrypt it
+            key = lib.serialization.load_pem_private_key(pem.encode("ascii"), passphrase)
+        except (lib.unsupported_algorithm, ValueError):
+            pass
+        if key is None:
+            # a legacy cipher OpenSSL 3 dropped (unsupported, or "Key encrypted with unknown cipher", a ValueError,
+            # e.g. DES-CBC) or a wrong passphrase: pycryptodome decrypts the first and refuses the second, so both
+            # backends take the same keys; outside the handler (see errors.py)
             return self.load_der("pkcs8", PYCRYPTODOME.export_der(PYCRYPTODOME.load_encrypted(pem, passphrase)))
+        return _rsa_only(key, True)
 
     def decrypt_private_pem(self, pem: bytes, passphrase: bytes) -> bytes:
         from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519
