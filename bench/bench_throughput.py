@@ -128,7 +128,7 @@ class LongestStep:
 
 
 class FlowSteps:
-    """The CPU the event-loop thread spends in each step of the SDK's own flow (`wechatpay_chain.client.driver._step`,
+    """The CPU the event-loop thread spends in each step of the SDK's own flow (`wechatpay_chain.client._driver._step`,
     a private name patched for the run), less any collection the step ran: the SDK code between two awaits.
     Keyed by what the step was resumed with: nothing (build the request, JSON, OAEP-encrypt the sensitive
     fields, up to handing over the sign), the signature (add the headers), the response (check and verify)."""
@@ -141,7 +141,7 @@ class FlowSteps:
         self._original: Any = None
 
     def __enter__(self) -> FlowSteps:
-        import wechatpay_chain.client.driver as driver
+        import wechatpay_chain.client._driver as driver
 
         original = self._original = driver._step
         cpu, gc_time, me = time.thread_time, self._gc_time, self
@@ -159,7 +159,7 @@ class FlowSteps:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        import wechatpay_chain.client.driver as driver
+        import wechatpay_chain.client._driver as driver
 
         driver._step = self._original
 

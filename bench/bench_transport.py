@@ -25,8 +25,8 @@ import requests  # noqa: E402
 
 from bench._common import Server  # noqa: E402
 from wechatpay_chain import Request  # noqa: E402
-from wechatpay_chain.transports.aiohttp_transport import AiohttpTransport  # noqa: E402
-from wechatpay_chain.transports.requests_transport import RequestsTransport  # noqa: E402
+from wechatpay_chain.transports._aiohttp import AiohttpTransport  # noqa: E402
+from wechatpay_chain.transports._requests import RequestsTransport  # noqa: E402
 
 BODY = b'{"a":"' + b"x" * 600 + b'"}'
 HEADERS = {

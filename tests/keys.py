@@ -20,8 +20,8 @@ from typing import NamedTuple, Tuple
 
 import pytest
 
-from wechatpay_chain.crypto.pem import Certificate, PemUtil
-from wechatpay_chain.crypto.rsa import Rsa, RsaKey
+from wechatpay_chain.crypto._pem import Certificate, PemUtil
+from wechatpay_chain.crypto._rsa import Rsa, RsaKey
 
 OPENSSL = shutil.which("openssl") or "openssl"
 HAS_OPENSSL = shutil.which("openssl") is not None

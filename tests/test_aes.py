@@ -12,7 +12,7 @@ from typing import Any, Dict, Optional
 import pytest
 
 from tests.keys import CRYPTO_FIXTURES
-from wechatpay_chain.crypto.symmetric import AesEcb, AesGcm, AesInterface
+from wechatpay_chain.crypto._symmetric import AesEcb, AesGcm, AesInterface
 from wechatpay_chain.errors import DecryptionError, InvalidArgumentError
 
 VECTORS = json.loads((CRYPTO_FIXTURES / "vectors.json").read_text(encoding="utf-8"))

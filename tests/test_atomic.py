@@ -11,7 +11,7 @@ from typing import Iterator, List
 
 import pytest
 
-from wechatpay_chain.files.atomic import AtomicFile
+from wechatpay_chain.files._atomic import AtomicFile
 
 POSIX = pytest.mark.skipif(sys.platform == "win32", reason="POSIX modes and symlinks")
 
@@ -116,7 +116,7 @@ def test_a_symlink_at_the_target_is_replaced_not_followed(tmp_path: Path) -> Non
 @POSIX
 def test_the_temp_name_is_never_written_through(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A symlink (or file) planted at the temp name is refused (O_EXCL | O_NOFOLLOW), not followed."""
-    from wechatpay_chain.files import atomic
+    import wechatpay_chain.files._atomic as atomic
 
     victim = tmp_path / "victim"
     victim.write_text("keep me")
@@ -191,7 +191,7 @@ def test_sync_then_commit_stages_several_files_all_or_nothing(tmp_path: Path) ->
 
 def test_write_certificates_stages_all_then_renames_all(tmp_path: Path) -> None:
     """A certificate that fails mid-way (here: the iterable raises) leaves neither its PEM nor the earlier ones."""
-    from wechatpay_chain.keys.auto_keyring import write_certificates
+    from wechatpay_chain.keys._auto_keyring import write_certificates
 
     class Cert:
         def __init__(self, serial: str) -> None:

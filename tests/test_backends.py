@@ -15,11 +15,11 @@ from typing import Any, Callable, Dict, Iterator, List
 
 import pytest
 
+import wechatpay_chain.crypto._backend as backends
+import wechatpay_chain.crypto._rsa as crypto
 from tests.keys import CRYPTO_FIXTURES, MOCK_PASSWORD, mock_contents, mock_path, mock_text, requires_openssl
-from wechatpay_chain.crypto import backend as backends
-from wechatpay_chain.crypto import rsa as crypto
-from wechatpay_chain.crypto.rsa import Rsa, RsaKey
-from wechatpay_chain.crypto.symmetric import AesEcb, AesGcm
+from wechatpay_chain.crypto._rsa import Rsa, RsaKey
+from wechatpay_chain.crypto._symmetric import AesEcb, AesGcm
 from wechatpay_chain.errors import DecryptionError, InvalidArgumentError
 
 pytest.importorskip("cryptography")

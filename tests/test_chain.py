@@ -10,7 +10,7 @@ import pytest
 
 from tests.test_core import MERCHANT, PLATFORM_PUB, PUB_ID, Recorder
 from wechatpay_chain import Builder, InvalidArgumentError
-from wechatpay_chain.client.chain import Node, normalize
+from wechatpay_chain.client._chain import Node, normalize
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from typing import List, Tuple
 import pytest
 
 from wechatpay_chain.cli import main
-from wechatpay_chain.crypto.pem import PemUtil
+from wechatpay_chain.crypto._pem import PemUtil
 from wechatpay_chain.sandbox import Sandbox
 
 

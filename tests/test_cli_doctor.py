@@ -10,8 +10,8 @@ from typing import List, Optional, Tuple
 import pytest
 
 from wechatpay_chain.cli import main
-from wechatpay_chain.crypto.pem import build_certificate
-from wechatpay_chain.crypto.rsa import RsaKey
+from wechatpay_chain.crypto._pem import build_certificate
+from wechatpay_chain.crypto._rsa import RsaKey
 from wechatpay_chain.sandbox import Sandbox
 
 

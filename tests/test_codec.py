@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from wechatpay_chain.crypto.codec import b64decode, b64encode, to_bytes, utf8
+from wechatpay_chain.crypto._codec import b64decode, b64encode, to_bytes, utf8
 from wechatpay_chain.errors import DecryptionError, InvalidArgumentError
 
 # ---- to_bytes ---------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import pytest
 from tests.support import Recorder
 from tests.test_core import MERCHANT, PLATFORM_PUB, PUB_ID, TOKEN, make
 from wechatpay_chain import Builder, InvalidArgumentError
-from wechatpay_chain.client.config import (
+from wechatpay_chain.client._config import (
     DEFAULT_BASE_URI,
     DEFAULT_TIMEOUT,
     MAX_TIMEOUT,

@@ -18,9 +18,9 @@ import pytest
 
 from tests.support import Recorder
 from tests.test_core import TOKEN, make
-from wechatpay_chain.client.config import build_config
-from wechatpay_chain.client.crypto_pool import CryptoPool
-from wechatpay_chain.client.driver import Driver, run, run_async
+from wechatpay_chain.client._config import build_config
+from wechatpay_chain.client._crypto_pool import CryptoPool
+from wechatpay_chain.client._driver import Driver, run, run_async
 from wechatpay_chain.errors import InvalidArgumentError, TransportError
 from wechatpay_chain.models import FlowOf, Offload, Request, Response, Sleep
 

@@ -21,7 +21,7 @@ from wechatpay_chain.errors import (
     WeChatPayError,
 )
 from wechatpay_chain.sandbox import Sandbox
-from wechatpay_chain.sandbox.protocol import Endpoint, Reply, json_reply, parse_authorization
+from wechatpay_chain.sandbox._protocol import Endpoint, Reply, json_reply, parse_authorization
 
 SEED = "v3/payroll-card/authentications/pre-order-with-auth"
 SEED_PATH = "/" + SEED

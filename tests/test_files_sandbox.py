@@ -18,8 +18,8 @@ import pytest
 from tests.keys import merchant_private_key, merchant_serial, platform_public_key, platform_serial
 from tests.support import Recorder, platform_signed
 from wechatpay_chain import Builder, Formatter, InvalidArgumentError, Rsa, VerificationError
-from wechatpay_chain.files.bills import download_bill, download_bill_async, verify_statement
-from wechatpay_chain.files.media import MediaUtil, MultipartStream
+from wechatpay_chain.files._bills import download_bill, download_bill_async, verify_statement
+from wechatpay_chain.files._media import MediaUtil, MultipartStream
 from wechatpay_chain.models import Request, Response
 
 MODES = pytest.mark.parametrize("mode", ["sync", "async"])

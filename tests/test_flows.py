@@ -15,11 +15,11 @@ import pytest
 from tests.support import V2_SECRET, hmac_sign, md5_sign, signed_response, v2_signed, xml_reply
 from tests.test_core import MERCHANT, NONCE, NOW, PLATFORM, PLATFORM_PUB, PUB_ID, VEC
 from wechatpay_chain import ServerError, Transformer, TransportError, VerificationError
-from wechatpay_chain.client.config import Config, build_config
+from wechatpay_chain.client._config import Config, build_config
 from wechatpay_chain.models import Flow, Offload, Request, Response, Sleep
-from wechatpay_chain.protocol.retry import Retry
+from wechatpay_chain.protocol._retry import Retry
+from wechatpay_chain.protocol._v3 import split_options, v3_flow
 from wechatpay_chain.protocol.v2 import v2_flow
-from wechatpay_chain.protocol.v3 import split_options, v3_flow
 
 UA = "wechatpay-chain/0 (flows-test) Python/3"
 MCHID = "1900000001"

@@ -9,7 +9,7 @@ from typing import Any, Dict, List, Optional
 import pytest
 
 from wechatpay_chain.errors import InvalidArgumentError
-from wechatpay_chain.protocol.formatter import Formatter, php_string
+from wechatpay_chain.protocol._formatter import Formatter, php_string
 
 LF = "\n"
 

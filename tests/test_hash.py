@@ -13,7 +13,7 @@ from typing import Any, Dict, Optional
 import pytest
 
 from tests.keys import CRYPTO_FIXTURES
-from wechatpay_chain.crypto.symmetric import Hash
+from wechatpay_chain.crypto._symmetric import Hash
 from wechatpay_chain.errors import InvalidArgumentError
 
 VECTORS = json.loads((CRYPTO_FIXTURES / "vectors.json").read_text(encoding="utf-8"))

@@ -14,10 +14,10 @@ from typing import Any, Dict, List
 import pytest
 
 from wechatpay_chain import AesGcm, Builder, Keyring, Response
-from wechatpay_chain.crypto.pem import build_certificate
+from wechatpay_chain.crypto._pem import build_certificate
 from wechatpay_chain.errors import ClientError, DecryptionError, InvalidArgumentError, VerificationError
-from wechatpay_chain.keys.auto_keyring import AutoKeyring, DirectoryStore, MemoryStore
-from wechatpay_chain.keys.certificates import PUBLIC_KEY_MODE_HINT, PublicKeyModeError, decrypt_certificates
+from wechatpay_chain.keys._auto_keyring import AutoKeyring, DirectoryStore, MemoryStore
+from wechatpay_chain.keys._certificates import PUBLIC_KEY_MODE_HINT, PublicKeyModeError, decrypt_certificates
 from wechatpay_chain.sandbox import Sandbox
 
 MODES = ["sync", "async"]

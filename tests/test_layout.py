@@ -74,8 +74,8 @@ def test_no_import_cycle() -> None:
 
 
 PURE = ("wechatpay_chain.protocol", "wechatpay_chain.crypto", "wechatpay_chain.keys", "wechatpay_chain.models",
-        "wechatpay_chain.errors", "wechatpay_chain.uritemplate", "wechatpay_chain.client.config")
-IO = ("wechatpay_chain.transports", "wechatpay_chain.cli", "wechatpay_chain.sandbox", "wechatpay_chain.client.driver")
+        "wechatpay_chain.errors", "wechatpay_chain.uritemplate", "wechatpay_chain.client._config")
+IO = ("wechatpay_chain.transports", "wechatpay_chain.cli", "wechatpay_chain.sandbox", "wechatpay_chain.client._driver")
 
 
 def _within(module: str, prefixes: tuple[str, ...]) -> bool:

@@ -14,9 +14,9 @@ from typing import IO, Any, List, Optional
 
 import pytest
 
+import wechatpay_chain.files._media as mediautil_module
 from wechatpay_chain import InvalidArgumentError
-from wechatpay_chain.files import media as mediautil_module
-from wechatpay_chain.files.media import CHUNK_SIZE, MediaUtil, guess_content_type
+from wechatpay_chain.files._media import CHUNK_SIZE, MediaUtil, guess_content_type
 
 # a 1x1 PNG (PHP's fixtures/logo.png stands in) and PHP's RFC 2397 transparent.gif
 LOGO = base64.b64decode(

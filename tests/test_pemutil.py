@@ -22,8 +22,8 @@ from tests.keys import (
     platform_serial,
     requires_openssl,
 )
-from wechatpay_chain.crypto.pem import Certificate, PemUtil, build_certificate
-from wechatpay_chain.crypto.rsa import Rsa, RsaKey
+from wechatpay_chain.crypto._pem import Certificate, PemUtil, build_certificate
+from wechatpay_chain.crypto._rsa import Rsa, RsaKey
 from wechatpay_chain.errors import InvalidArgumentError
 
 pytestmark = requires_openssl

@@ -10,7 +10,7 @@ import pytest
 
 from tests.keys import merchant_private_pem
 from wechatpay_chain import Formatter, Hash, PemUtil, Rsa
-from wechatpay_chain.crypto.pem import build_certificate
+from wechatpay_chain.crypto._pem import build_certificate
 from wechatpay_chain.errors import InvalidArgumentError
 
 

@@ -10,7 +10,7 @@ from typing import Any, List
 
 import pytest
 
-from wechatpay_chain.client.crypto_pool import CryptoPool
+from wechatpay_chain.client._crypto_pool import CryptoPool
 
 
 def _ended(threads: Any, within: float = 2.0) -> bool:

@@ -17,8 +17,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from wechatpay_chain import AesGcm, Builder, Formatter, Rsa, Transformer, uritemplate
-from wechatpay_chain.client.chain import Node, normalize
-from wechatpay_chain.client.config import build_config
+from wechatpay_chain.client._chain import Node, normalize
+from wechatpay_chain.client._config import build_config
 from wechatpay_chain.errors import (
     ApiError,
     DecryptionError,
@@ -27,9 +27,9 @@ from wechatpay_chain.errors import (
 )
 from wechatpay_chain.models import Request, Response
 from wechatpay_chain.notify import parse_notification, parse_notification_v2
-from wechatpay_chain.protocol.v3 import verify_v3
-from wechatpay_chain.sandbox.identity import shared_keys
-from wechatpay_chain.sandbox.protocol import Rejection, parse_authorization, sign_headers
+from wechatpay_chain.protocol._v3 import verify_v3
+from wechatpay_chain.sandbox._identity import shared_keys
+from wechatpay_chain.sandbox._protocol import Rejection, parse_authorization, sign_headers
 
 #: what counts as a hang on hostile input (catastrophic backtracking on these short inputs would take far
 #: longer); 2 s failed twice for one getattr while the 2-core VM was loaded by other processes

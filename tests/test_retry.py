@@ -14,7 +14,7 @@ from tests.support import Recorder
 from tests.test_core import GOOD, MODES, call, make, signed
 from wechatpay_chain import InvalidArgumentError, ServerError, TransportError, VerificationError
 from wechatpay_chain.models import Response
-from wechatpay_chain.protocol.retry import Retry
+from wechatpay_chain.protocol._retry import Retry
 
 NO_WAIT = Retry(total=2, backoff=0, random=lambda: 0.0)
 
@@ -144,7 +144,7 @@ def test_a_failing_signer_raises_its_own_error_through_every_driver(threads: int
 
 
 def test_retry_bounds_are_checked_and_long_runs_do_not_overflow() -> None:
-    from wechatpay_chain.protocol.retry import Retry, retry_policy
+    from wechatpay_chain.protocol._retry import Retry, retry_policy
 
     many = Retry(total=5000, backoff=0.1, max_backoff=2.0, random=lambda: 1.0)
     assert many.delay(1024) == 2.0 and many.delay(4999) == 2.0  # 1 << 1024 times a float overflowed

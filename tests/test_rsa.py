@@ -23,8 +23,8 @@ from tests.keys import (
     platform_certificate,
     requires_openssl,
 )
-from wechatpay_chain.crypto.pem import PemUtil
-from wechatpay_chain.crypto.rsa import Rsa, RsaKey
+from wechatpay_chain.crypto._pem import PemUtil
+from wechatpay_chain.crypto._rsa import Rsa, RsaKey
 from wechatpay_chain.errors import DecryptionError, InvalidArgumentError
 
 pytestmark = requires_openssl

@@ -350,7 +350,7 @@ def test_pay_async_and_unknown_order(sandbox: Sandbox, client: Any) -> None:
 
 
 def test_media_upload_through_the_client(sandbox: Sandbox, client: Any, call: Any) -> None:
-    from wechatpay_chain.files.media import MediaUtil
+    from wechatpay_chain.files._media import MediaUtil
 
     media = MediaUtil("logo.png", b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8)
     r = call(client.v3.merchant.media.upload, "post", body=media.get_stream(),
@@ -494,7 +494,7 @@ def test_apiv2_through_the_client(sandbox: Sandbox, client: Any, call: Any, rece
 
 
 def test_nonce_memory_is_bounded() -> None:
-    from wechatpay_chain.sandbox.protocol import NonceBook
+    from wechatpay_chain.sandbox._protocol import NonceBook
 
     book = NonceBook(window=300, limit=3)
     assert not book.replayed("a", 1000.0) and book.replayed("a", 1100.0)

@@ -14,9 +14,9 @@ import pytest
 from wechatpay_chain import AesEcb, AesGcm, Builder, Hash, Rsa, Sensitive
 from wechatpay_chain.errors import InvalidArgumentError, WeChatPayError
 from wechatpay_chain.notify import parse_notification, parse_notification_v2
-from wechatpay_chain.protocol.v3 import prepare_v3, split_options
+from wechatpay_chain.protocol._v3 import prepare_v3, split_options
 from wechatpay_chain.sandbox import Sandbox
-from wechatpay_chain.sandbox.protocol import sign_headers
+from wechatpay_chain.sandbox._protocol import sign_headers
 
 SEED = "v3/payroll-card/authentications/pre-order-with-auth"
 NAME, ID_NUMBER = "张三", "110101199003071234"
@@ -198,7 +198,7 @@ def test_sign_error_diagnosis_never_echoes_the_body(sb: Sandbox, secrets: Set[st
 
 # -- notifications, v2 signatures, mTLS configuration, crypto failures ---------------------------------------
 def test_notification_failures(sb: Sandbox, secrets: Set[str]) -> None:
-    from wechatpay_chain.sandbox.protocol import notification_body
+    from wechatpay_chain.sandbox._protocol import notification_body
 
     certs = {sb.platform_public_key_id: sb.platform_public_key_pem}
     body = notification_body({"payer": {"name": NAME, "id": ID_NUMBER}}, KNOWN_APIV3, "2024-01-01T00:00:00+08:00")
@@ -408,7 +408,7 @@ def test_der_and_pkcs12_key_bytes_ride_in_no_exception_chain(sb: Sandbox, secret
     else:
         import datetime as dt
 
-        from wechatpay_chain.crypto.pem import build_certificate
+        from wechatpay_chain.crypto._pem import build_certificate
 
         now = dt.datetime.now(dt.timezone.utc)
         own = build_certificate(subject_key=sb.identity.merchant_key, issuer_key=sb.identity.merchant_key, serial=7,
@@ -565,7 +565,7 @@ def test_a_sensitive_value_in_an_apiv2_body_is_refused_before_io(sb: Sandbox, se
 def test_a_secret_typed_as_sign_type_or_mch_id_is_not_echoed() -> None:
     """Those fields are echoed in their errors; a 32-character key typed there would be too."""
     from wechatpay_chain.notify import parse_notification_v2 as parse_v2
-    from wechatpay_chain.protocol.transformer import Transformer
+    from wechatpay_chain.protocol._transformer import Transformer
 
     secret = "ABCDEFGHijklmnopQRSTUVWXyz012345"
     handler = lambda request: None  # noqa: E731 - never reached
@@ -582,7 +582,7 @@ def test_a_secret_typed_as_sign_type_or_mch_id_is_not_echoed() -> None:
 
 def test_an_xml_document_rides_in_no_exception_chain() -> None:
     """A reply or notification body that is not UTF-8 (or not XML) held the whole document in __context__."""
-    from wechatpay_chain.protocol.transformer import Transformer
+    from wechatpay_chain.protocol._transformer import Transformer
 
     secretish = b"<xml><bank_no>6222020202020202</bank_no><x>\xff</x></xml>"
     for body in (secretish, secretish.replace(b"\xff", b"<"), b"<xml><a>6222020202020202</b></xml>"):

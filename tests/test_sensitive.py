@@ -11,7 +11,7 @@ from typing import Any, Dict, List
 import pytest
 
 from wechatpay_chain.errors import InvalidArgumentError
-from wechatpay_chain.protocol.sensitive import Sensitive, encrypt_fields
+from wechatpay_chain.protocol._sensitive import Sensitive, encrypt_fields
 
 PLAIN = "110101199003070000"
 

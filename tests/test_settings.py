@@ -16,9 +16,9 @@ import pytest
 from tests.support import Recorder
 from tests.test_core import NONCE, NOW, PUB_ID, TOKEN, VEC
 from wechatpay_chain import Builder
-from wechatpay_chain.client.config import Secret
+from wechatpay_chain.client._config import Secret
 from wechatpay_chain.client.settings import ENVIRONMENT, Settings, load_config, read_settings, settings_from_env
-from wechatpay_chain.crypto.rsa import RsaKey
+from wechatpay_chain.crypto._rsa import RsaKey
 from wechatpay_chain.errors import InvalidArgumentError
 
 APIV3 = "A" * 32

@@ -11,11 +11,11 @@ from typing import Any, Dict, List, Tuple
 import pytest
 
 from tests.keys import CRYPTO_FIXTURES
-from wechatpay_chain.crypto.rsa import Rsa
+from wechatpay_chain.crypto._rsa import Rsa
 from wechatpay_chain.errors import InvalidArgumentError, VerificationError
-from wechatpay_chain.keys.keyring import Keyring
-from wechatpay_chain.protocol.formatter import Formatter
-from wechatpay_chain.protocol.signature import (
+from wechatpay_chain.keys._keyring import Keyring
+from wechatpay_chain.protocol._formatter import Formatter
+from wechatpay_chain.protocol._signature import (
     PROBE_PREFIX,
     SIGNED_HEADERS,
     Signed,

@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from wechatpay_chain import ClientError, InvalidArgumentError
-from wechatpay_chain.protocol.v3 import canonical_target
+from wechatpay_chain.protocol._v3 import canonical_target
 from wechatpay_chain.sandbox import Sandbox
 
 TRANSPORTS: Dict[str, Dict[str, Any]] = {

@@ -11,7 +11,7 @@ from typing import Any, Dict, List
 import pytest
 
 from wechatpay_chain.errors import InvalidArgumentError
-from wechatpay_chain.protocol.transformer import MAX_XML_SIZE, Transformer
+from wechatpay_chain.protocol._transformer import MAX_XML_SIZE, Transformer
 
 FIXTURES = Path(__file__).parent / "fixtures" / "xml"
 XML_DECL = '<?xml version="1.0" encoding="UTF-8"?>'

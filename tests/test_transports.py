@@ -25,10 +25,10 @@ from urllib3.exceptions import (
 from wechatpay_chain import Builder, Headers, InvalidArgumentError, Request, Response, TransportError
 from wechatpay_chain.sandbox import Sandbox
 from wechatpay_chain.transports import AsyncTransport, SyncTransport
-from wechatpay_chain.transports.aiohttp_transport import AiohttpTransport
-from wechatpay_chain.transports.base import budget, kind_of
-from wechatpay_chain.transports.network import Network
-from wechatpay_chain.transports.requests_transport import RequestsTransport
+from wechatpay_chain.transports._aiohttp import AiohttpTransport
+from wechatpay_chain.transports._base import budget, kind_of
+from wechatpay_chain.transports._network import Network
+from wechatpay_chain.transports._requests import RequestsTransport
 
 PACKAGE = Path(__file__).resolve().parent.parent / "wechatpay_chain"
 

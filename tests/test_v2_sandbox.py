@@ -11,7 +11,7 @@ from typing import Any, Awaitable, Callable, Dict, Iterator, Mapping
 import pytest
 
 from wechatpay_chain import ApiError, Builder, InvalidArgumentError, Node, Transformer, VerificationError
-from wechatpay_chain.client.driver import Driver
+from wechatpay_chain.client._driver import Driver
 from wechatpay_chain.models import Request, Response
 from wechatpay_chain.protocol.v2 import parse
 

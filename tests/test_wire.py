@@ -23,8 +23,8 @@ from wechatpay_chain import Builder
 from wechatpay_chain.errors import ApiError, TransportError, VerificationError
 from wechatpay_chain.models import Request, Response
 from wechatpay_chain.sandbox import Identity
-from wechatpay_chain.transports.aiohttp_transport import AiohttpTransport
-from wechatpay_chain.transports.requests_transport import RequestsTransport
+from wechatpay_chain.transports._aiohttp import AiohttpTransport
+from wechatpay_chain.transports._requests import RequestsTransport
 
 #: how the test server answers one request: (server, connection, the request's bytes) -> True to close the connection
 Behave = Callable[["Wire", socket.socket, bytes], bool]

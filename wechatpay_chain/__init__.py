@@ -6,10 +6,10 @@ __version__ = "0.1.0"
 
 import typing as _typing  # noqa: E402
 
-from wechatpay_chain.client.chain import Builder, Node  # noqa: E402
-from wechatpay_chain.crypto.pem import Certificate, PemUtil  # noqa: E402
-from wechatpay_chain.crypto.rsa import Rsa, RsaKey  # noqa: E402
-from wechatpay_chain.crypto.symmetric import AesEcb, AesGcm, Hash
+from wechatpay_chain.client._chain import Builder, Node  # noqa: E402
+from wechatpay_chain.crypto._pem import Certificate, PemUtil  # noqa: E402
+from wechatpay_chain.crypto._rsa import Rsa, RsaKey  # noqa: E402
+from wechatpay_chain.crypto._symmetric import AesEcb, AesGcm, Hash
 from wechatpay_chain.errors import (  # noqa: E402
     ApiError,
     ClientError,
@@ -20,16 +20,16 @@ from wechatpay_chain.errors import (  # noqa: E402
     VerificationError,
     WeChatPayError,
 )
-from wechatpay_chain.keys.keyring import Keyring  # noqa: E402
+from wechatpay_chain.keys._keyring import Keyring  # noqa: E402
 from wechatpay_chain.models import Headers, Request, Response  # noqa: E402
-from wechatpay_chain.protocol.formatter import Formatter  # noqa: E402
-from wechatpay_chain.protocol.sensitive import Sensitive  # noqa: E402
+from wechatpay_chain.protocol._formatter import Formatter  # noqa: E402
+from wechatpay_chain.protocol._sensitive import Sensitive  # noqa: E402
 
 if _typing.TYPE_CHECKING:  # imported on first use: they pull in the XML parser and mimetypes
-    from wechatpay_chain.files.media import MediaUtil
-    from wechatpay_chain.protocol.transformer import Transformer
+    from wechatpay_chain.files._media import MediaUtil
+    from wechatpay_chain.protocol._transformer import Transformer
 
-_LAZY = {"MediaUtil": ".files.media", "Transformer": ".protocol.transformer"}
+_LAZY = {"MediaUtil": ".files._media", "Transformer": ".protocol._transformer"}
 
 
 def __getattr__(name: str) -> _typing.Any:

@@ -1,4 +1,4 @@
-"""`wechatpay_chain.bills` is now `wechatpay_chain.files.bills`; this path re-exports its public names."""
+"""The public names of `wechatpay_chain.files._bills`, at the import path DESIGN.md names."""
 
-from wechatpay_chain.files.bills import *  # noqa: F403
-from wechatpay_chain.files.bills import __all__  # noqa: F401
+from wechatpay_chain.files._bills import *  # noqa: F403
+from wechatpay_chain.files._bills import __all__  # noqa: F401

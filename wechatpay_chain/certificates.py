@@ -1,4 +1,4 @@
-"""`wechatpay_chain.certificates` is now `wechatpay_chain.keys.certificates`; this path re-exports its public names."""
+"""The public names of `wechatpay_chain.keys._certificates`, at the import path DESIGN.md names."""
 
-from wechatpay_chain.keys.certificates import *  # noqa: F403
-from wechatpay_chain.keys.certificates import __all__  # noqa: F401
+from wechatpay_chain.keys._certificates import *  # noqa: F403
+from wechatpay_chain.keys._certificates import __all__  # noqa: F401

@@ -1,14 +1,13 @@
-"""`wechatpay_chain.keyring` is now `wechatpay_chain.keys` (`keyring`, `auto_keyring`); this path re-exports
-their public names."""
+"""The public names of `wechatpay_chain.keys._keyring` and `._auto_keyring`, at the import path DESIGN.md names."""
 
-from wechatpay_chain.keys.auto_keyring import (
+from wechatpay_chain.keys._auto_keyring import (
     AutoKeyring,
     CertificateStore,
     DirectoryStore,
     MemoryStore,
     write_certificates,
 )
-from wechatpay_chain.keys.keyring import PUBLIC_KEY_ID_PREFIX, Keyring
+from wechatpay_chain.keys._keyring import PUBLIC_KEY_ID_PREFIX, Keyring
 
 __all__ = [
     "Keyring",

@@ -1,4 +1,4 @@
-"""`wechatpay_chain.mediautil` is now `wechatpay_chain.files.media`; this path re-exports its public names."""
+"""The public names of `wechatpay_chain.files._media`, at the import path DESIGN.md names."""
 
-from wechatpay_chain.files.media import *  # noqa: F403
-from wechatpay_chain.files.media import __all__  # noqa: F401
+from wechatpay_chain.files._media import *  # noqa: F403
+from wechatpay_chain.files._media import __all__  # noqa: F401

@@ -14,12 +14,12 @@ import time
 from collections import OrderedDict
 from typing import Any, Callable, Dict, Iterable, Iterator, Mapping, MutableMapping, Optional, Protocol, Tuple, Union
 
-from wechatpay_chain.crypto.rsa import RsaKey
-from wechatpay_chain.crypto.symmetric import AesEcb, AesGcm, Hash, check_apiv3_key
+from wechatpay_chain.crypto._rsa import RsaKey
+from wechatpay_chain.crypto._symmetric import AesEcb, AesGcm, Hash, check_apiv3_key
 from wechatpay_chain.errors import DecryptionError, InvalidArgumentError, VerificationError
-from wechatpay_chain.keys.keyring import Keyring
-from wechatpay_chain.protocol.signature import NONCE, SERIAL, SIGNATURE, TIMESTAMP, verify_signature
-from wechatpay_chain.protocol.transformer import Transformer
+from wechatpay_chain.keys._keyring import Keyring
+from wechatpay_chain.protocol._signature import NONCE, SERIAL, SIGNATURE, TIMESTAMP, verify_signature
+from wechatpay_chain.protocol._transformer import Transformer
 from wechatpay_chain.protocol.v2 import sign_type_of, sign_v2
 
 __all__ = [

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, Iterable, Optional, Union
 
-from wechatpay_chain.crypto.rsa import Rsa
-from wechatpay_chain.crypto.symmetric import Hash
+from wechatpay_chain.crypto._rsa import Rsa
+from wechatpay_chain.crypto._symmetric import Hash
 from wechatpay_chain.errors import InvalidArgumentError
-from wechatpay_chain.protocol.formatter import Formatter
-from wechatpay_chain.protocol.sensitive import encrypt_fields
+from wechatpay_chain.protocol._formatter import Formatter
+from wechatpay_chain.protocol._sensitive import encrypt_fields
 from wechatpay_chain.protocol.v2 import sign_v2
 
 __all__ = [

@@ -1,4 +1,4 @@
-"""`wechatpay_chain.symmetric` is now `wechatpay_chain.crypto.symmetric`; this path re-exports its public names."""
+"""The public names of `wechatpay_chain.crypto._symmetric`, at the import path DESIGN.md names."""
 
-from wechatpay_chain.crypto.symmetric import *  # noqa: F403
-from wechatpay_chain.crypto.symmetric import __all__  # noqa: F401
+from wechatpay_chain.crypto._symmetric import *  # noqa: F403
+from wechatpay_chain.crypto._symmetric import __all__  # noqa: F401

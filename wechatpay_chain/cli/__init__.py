@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Callable, Dict, Optional, Sequence, Tuple
 
 from wechatpay_chain import __version__
-from wechatpay_chain.cli.doctor import add_doctor, cmd_doctor
-from wechatpay_chain.cli.tools import add_certificates, add_request, cmd_certificates, cmd_request
-from wechatpay_chain.files.atomic import AtomicFile
+from wechatpay_chain.cli._doctor import add_doctor, cmd_doctor
+from wechatpay_chain.cli._tools import add_certificates, add_request, cmd_certificates, cmd_request
+from wechatpay_chain.files._atomic import AtomicFile
 
 __all__ = [
     "main",
@@ -48,7 +48,7 @@ def add_demo(parser: argparse.ArgumentParser) -> None:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Start an in-process sandbox and run the seed call through the three chain forms, sync and async."""
-    from wechatpay_chain.sandbox.demo import run_demo  # aiohttp.web loads only for the sandbox commands
+    from wechatpay_chain.sandbox._demo import run_demo  # aiohttp.web loads only for the sandbox commands
 
     try:
         run_demo(sys.stdout)

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Union
 
-from wechatpay_chain.client.config import Secret
-from wechatpay_chain.crypto.rsa import Rsa, not_a_path, shown_path
+from wechatpay_chain.client._config import Secret
+from wechatpay_chain.crypto._rsa import Rsa, not_a_path, shown_path
 from wechatpay_chain.errors import InvalidArgumentError
 
 __all__ = ["Settings", "read_settings", "settings_from_env", "load_config", "ENVIRONMENT"]

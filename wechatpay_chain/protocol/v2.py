@@ -2,7 +2,7 @@
 
 ``v2_flow`` signs the ``xml`` payload (or a GET ``query``) with the APIv2 ``secret``, yields the
 request, and returns the response only when its ``sign`` verifies and ``return_code``/``result_code``
-say SUCCESS. The merchant client certificate for ``security=True`` (mTLS) comes from ``keys.mtls``
+say SUCCESS. The merchant client certificate for ``security=True`` (mTLS) comes from ``keys._mtls``
 (``merchant_cert``, re-exported here), which makes it, once per config, into files the two transports load.
 """
 
@@ -11,17 +11,17 @@ from __future__ import annotations
 import logging
 from typing import Any, Dict, Mapping, Optional, Tuple, Union
 
-from wechatpay_chain.client.config import Config, Secret
-from wechatpay_chain.crypto.rsa import shown_value
-from wechatpay_chain.crypto.symmetric import Hash
+from wechatpay_chain.client._config import Config, Secret
+from wechatpay_chain.crypto._rsa import shown_value
+from wechatpay_chain.crypto._symmetric import Hash
 from wechatpay_chain.errors import ApiError, InvalidArgumentError, VerificationError
-from wechatpay_chain.keys.mtls import merchant_cert
+from wechatpay_chain.keys._mtls import merchant_cert
 from wechatpay_chain.models import Request, Response
-from wechatpay_chain.protocol.formatter import Formatter, php_string
-from wechatpay_chain.protocol.retry import attempts, ready
-from wechatpay_chain.protocol.sensitive import Sensitive
-from wechatpay_chain.protocol.transformer import INVALID_XML_CHARS, Transformer, is_element_name_valid
-from wechatpay_chain.protocol.v3 import (
+from wechatpay_chain.protocol._formatter import Formatter, php_string
+from wechatpay_chain.protocol._retry import attempts, ready
+from wechatpay_chain.protocol._sensitive import Sensitive
+from wechatpay_chain.protocol._transformer import INVALID_XML_CHARS, Transformer, is_element_name_valid
+from wechatpay_chain.protocol._v3 import (
     Flow,
     Options,
     api_path,

@@ -8,8 +8,8 @@ Importing this package imports aiohttp; ``import wechatpay_chain`` alone never d
 
 from __future__ import annotations
 
-from wechatpay_chain.sandbox.faults import KINDS as FAULTS
-from wechatpay_chain.sandbox.identity import Identity
-from wechatpay_chain.sandbox.server import Recorded, Sandbox
+from wechatpay_chain.sandbox._faults import KINDS as FAULTS
+from wechatpay_chain.sandbox._identity import Identity
+from wechatpay_chain.sandbox._server import Recorded, Sandbox
 
 __all__ = ["Sandbox", "Recorded", "Identity", "FAULTS"]

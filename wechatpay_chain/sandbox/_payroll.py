@@ -11,11 +11,11 @@ import secrets
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Dict, List, Tuple
 
-from wechatpay_chain.sandbox.endpoints import CST, param_error, require, require_query, rfc3339
-from wechatpay_chain.sandbox.protocol import Call, Endpoint, Rejection, Reply, json_reply
+from wechatpay_chain.sandbox._endpoints import CST, param_error, require, require_query, rfc3339
+from wechatpay_chain.sandbox._protocol import Call, Endpoint, Rejection, Reply, json_reply
 
 if TYPE_CHECKING:  # pragma: no cover
-    from wechatpay_chain.sandbox.server import Sandbox
+    from wechatpay_chain.sandbox._server import Sandbox
 
 __all__ = ["PayrollCard", "SENSITIVE"]
 

@@ -24,14 +24,14 @@ from urllib.parse import parse_qsl
 from aiohttp import ClientError, ClientSession, ClientTimeout, web
 from requests.structures import CaseInsensitiveDict
 
-from wechatpay_chain.client.chain import Builder
-from wechatpay_chain.crypto.rsa import RsaKey
-from wechatpay_chain.sandbox.apiv2 import V2Api, notification_xml
-from wechatpay_chain.sandbox.endpoints import CST, V3Api, rfc3339
-from wechatpay_chain.sandbox.faults import REWRITES, Fault, FaultBook, prepare_reply, rewrite, stream_broken
-from wechatpay_chain.sandbox.identity import Identity
-from wechatpay_chain.sandbox.payroll import PayrollCard
-from wechatpay_chain.sandbox.protocol import (
+from wechatpay_chain.client._chain import Builder
+from wechatpay_chain.crypto._rsa import RsaKey
+from wechatpay_chain.sandbox._apiv2 import V2Api, notification_xml
+from wechatpay_chain.sandbox._endpoints import CST, V3Api, rfc3339
+from wechatpay_chain.sandbox._faults import REWRITES, Fault, FaultBook, prepare_reply, rewrite, stream_broken
+from wechatpay_chain.sandbox._identity import Identity
+from wechatpay_chain.sandbox._payroll import PayrollCard
+from wechatpay_chain.sandbox._protocol import (
     Call,
     NonceBook,
     Rejection,

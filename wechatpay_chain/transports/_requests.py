@@ -18,8 +18,8 @@ from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
 
 from wechatpay_chain.models import Headers, Request, Response
-from wechatpay_chain.transports.base import CHUNK, budget, failure, passthrough, split_timeout, timed_out
-from wechatpay_chain.transports.network import Network, decode_content
+from wechatpay_chain.transports._base import CHUNK, budget, failure, passthrough, split_timeout, timed_out
+from wechatpay_chain.transports._network import Network, decode_content
 
 __all__ = ["RequestsTransport"]
 

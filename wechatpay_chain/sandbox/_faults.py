@@ -12,7 +12,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Mapping, Optional
 
-from wechatpay_chain.sandbox.protocol import Reply, error_reply, json_reply
+from wechatpay_chain.sandbox._protocol import Reply, error_reply, json_reply
 
 __all__ = ["Fault", "FaultBook", "KINDS", "REWRITES", "prepare_reply", "rewrite", "stream_broken", "Resign"]
 

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, List, Optional, Union
 
-from wechatpay_chain.crypto.rsa import Rsa, RsaKey
+from wechatpay_chain.crypto._rsa import Rsa, RsaKey
 from wechatpay_chain.errors import InvalidArgumentError
 
 if TYPE_CHECKING:  # imported where used: pycryptodome stays unloaded until a certificate is parsed or built

@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping, Optional, T
 if TYPE_CHECKING:  # asyncio and the thread pool are imported on the first async call only
     from concurrent.futures import Executor
 
-    from wechatpay_chain.client.crypto_pool import CryptoPool
+    from wechatpay_chain.client._crypto_pool import CryptoPool
 
-from wechatpay_chain.client.config import Config, user_agent
+from wechatpay_chain.client._config import Config, user_agent
 from wechatpay_chain.errors import InvalidArgumentError, TransportError
 from wechatpay_chain.models import Flow, FlowOf, Offload, Request, Response, Sleep
-from wechatpay_chain.protocol.v3 import split_options, v3_flow
+from wechatpay_chain.protocol._v3 import split_options, v3_flow
 
 __all__ = ["Driver", "run", "run_async", "AsyncSend", "SyncSend"]
 
@@ -77,7 +77,7 @@ async def run_async(
     concurrent.futures Executor), `Offload` work (the RSA sign) runs there, off the event loop."""
     import asyncio  # here, not at the top: a sync-only user never imports asyncio
 
-    from wechatpay_chain.client.crypto_pool import CryptoPool  # imports asyncio too
+    from wechatpay_chain.client._crypto_pool import CryptoPool  # imports asyncio too
 
     loop = asyncio.get_running_loop()
     pool, other = (executor, None) if isinstance(executor, CryptoPool) else (None, executor)
@@ -127,13 +127,13 @@ def _handler_sends(handler: Any) -> tuple[SyncSend, AsyncSend]:
 
 
 def _requests_transport(options: Mapping[str, Any]) -> Any:
-    from wechatpay_chain.transports.requests_transport import RequestsTransport  # requests loads on first use
+    from wechatpay_chain.transports._requests import RequestsTransport  # requests loads on first use
 
     return RequestsTransport(options)
 
 
 def _aiohttp_transport(options: Mapping[str, Any]) -> Any:
-    from wechatpay_chain.transports.aiohttp_transport import AiohttpTransport  # aiohttp loads on first use
+    from wechatpay_chain.transports._aiohttp import AiohttpTransport  # aiohttp loads on first use
 
     return AiohttpTransport(options)
 
@@ -181,7 +181,7 @@ class Driver:
         if self._executor is None and self.config.crypto_threads:
             with self._lock:
                 if self._executor is None:
-                    from wechatpay_chain.client.crypto_pool import CryptoPool
+                    from wechatpay_chain.client._crypto_pool import CryptoPool
 
                     self._executor = CryptoPool(self.config.crypto_threads, "wechatpay-crypto")
         return self._executor

@@ -20,10 +20,10 @@ import re
 from pathlib import Path
 from typing import Any, Optional, Tuple, Union
 
-from wechatpay_chain.crypto import backend as backends
+import wechatpay_chain.crypto._backend as backends
+from wechatpay_chain.crypto._backend import BACKEND, BACKENDS, Backend
+from wechatpay_chain.crypto._codec import Text, b64decode, b64encode, to_bytes, utf8
 from wechatpay_chain.crypto._pycryptodome import der_kind
-from wechatpay_chain.crypto.backend import BACKEND, BACKENDS, Backend
-from wechatpay_chain.crypto.codec import Text, b64decode, b64encode, to_bytes, utf8
 from wechatpay_chain.errors import DecryptionError, InvalidArgumentError
 
 __all__ = ["RsaKey", "Rsa", "BACKEND", "BACKENDS", "not_a_path", "shown_value", "shown_path"]

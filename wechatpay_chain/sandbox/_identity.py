@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, List, Optional, Sequence
 
-from wechatpay_chain.crypto.pem import Certificate, build_certificate
-from wechatpay_chain.crypto.rsa import Rsa, RsaKey
-from wechatpay_chain.protocol.formatter import Formatter
+from wechatpay_chain.crypto._pem import Certificate, build_certificate
+from wechatpay_chain.crypto._rsa import Rsa, RsaKey
+from wechatpay_chain.protocol._formatter import Formatter
 
 __all__ = ["Identity", "shared_keys", "DEFAULT_MCHID"]
 

@@ -15,7 +15,7 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring as _defused_fromstring
 
 from wechatpay_chain.errors import InvalidArgumentError
-from wechatpay_chain.protocol.formatter import php_string
+from wechatpay_chain.protocol._formatter import php_string
 
 __all__ = ["Transformer", "MAX_XML_SIZE", "MAX_XML_DEPTH", "INVALID_XML_CHARS", "is_element_name_valid"]
 

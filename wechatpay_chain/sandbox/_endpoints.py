@@ -18,12 +18,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
-from wechatpay_chain.crypto.symmetric import AesGcm
-from wechatpay_chain.protocol.formatter import Formatter
-from wechatpay_chain.sandbox.protocol import Call, Endpoint, Rejection, Reply, json_reply, multipart_parts
+from wechatpay_chain.crypto._symmetric import AesGcm
+from wechatpay_chain.protocol._formatter import Formatter
+from wechatpay_chain.sandbox._protocol import Call, Endpoint, Rejection, Reply, json_reply, multipart_parts
 
 if TYPE_CHECKING:  # pragma: no cover
-    from wechatpay_chain.sandbox.server import Sandbox
+    from wechatpay_chain.sandbox._server import Sandbox
 
 __all__ = [
     "V3Api",

@@ -5,7 +5,7 @@ its `Wechatpay-Serial` names. `verify_signature` checks the four `Wechatpay-*` v
 is a unix timestamp within `max_skew` of `now`, the serial is a trusted one, the value is not a
 `WECHATPAY/SIGNTEST/` probe, and the signature; it raises `VerificationError` for the first that fails.
 PHP's `ClientJsonTrait::verifier` and README "回调通知" steps 1-4; every verifying caller here goes through it
-(`protocol.v3.verify_v3`, `notify.verify_notification`, `keys.certificates.verify_download`, the doctor).
+(`protocol._v3.verify_v3`, `notify.verify_notification`, `keys._certificates.verify_download`, the doctor).
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Optional, Protocol, Union
 
-from wechatpay_chain.crypto.rsa import Rsa
+from wechatpay_chain.crypto._rsa import Rsa
 from wechatpay_chain.errors import InvalidArgumentError, VerificationError
-from wechatpay_chain.protocol.formatter import Formatter
+from wechatpay_chain.protocol._formatter import Formatter
 
 if TYPE_CHECKING:  # pragma: no cover - only a type here
     from wechatpay_chain.models import Response

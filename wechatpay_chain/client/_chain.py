@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any, Dict, Mapping, Optional
 
-from wechatpay_chain.client.config import build_config
-from wechatpay_chain.client.driver import Driver
+from wechatpay_chain.client._config import build_config
+from wechatpay_chain.client._driver import Driver
 from wechatpay_chain.errors import InvalidArgumentError
 from wechatpay_chain.models import Response
 

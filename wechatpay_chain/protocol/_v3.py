@@ -18,14 +18,14 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 from urllib.parse import quote
 
 from wechatpay_chain import uritemplate
-from wechatpay_chain.client.config import V3_ACCEPT, V3_CONTENT_TYPE, Config, check_header, check_timeout
-from wechatpay_chain.crypto.rsa import Rsa, RsaKey
+from wechatpay_chain.client._config import V3_ACCEPT, V3_CONTENT_TYPE, Config, check_header, check_timeout
+from wechatpay_chain.crypto._rsa import Rsa, RsaKey
 from wechatpay_chain.errors import ClientError, InvalidArgumentError, ServerError, VerificationError, WeChatPayError
 from wechatpay_chain.models import Flow, FlowOf, Headers, Offload, Request, Response, target_of
-from wechatpay_chain.protocol.formatter import Formatter
-from wechatpay_chain.protocol.retry import attempts
-from wechatpay_chain.protocol.sensitive import encrypt_fields
-from wechatpay_chain.protocol.signature import NONCE, SERIAL, SIGNATURE, TIMESTAMP, verify_signature
+from wechatpay_chain.protocol._formatter import Formatter
+from wechatpay_chain.protocol._retry import attempts
+from wechatpay_chain.protocol._sensitive import encrypt_fields
+from wechatpay_chain.protocol._signature import NONCE, SERIAL, SIGNATURE, TIMESTAMP, verify_signature
 
 __all__ = [
     "Options",

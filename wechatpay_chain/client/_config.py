@@ -7,14 +7,14 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Generic, Mapping, Optional, Tuple, TypeVar
 
 from wechatpay_chain import __version__
-from wechatpay_chain.crypto.rsa import Rsa, RsaKey
-from wechatpay_chain.crypto.symmetric import check_apiv3_key
+from wechatpay_chain.crypto._rsa import Rsa, RsaKey
+from wechatpay_chain.crypto._symmetric import check_apiv3_key
 from wechatpay_chain.errors import InvalidArgumentError
-from wechatpay_chain.keys.keyring import Keyring
+from wechatpay_chain.keys._keyring import Keyring
 from wechatpay_chain.models import TOKEN, Timeout
-from wechatpay_chain.protocol.formatter import Formatter
-from wechatpay_chain.protocol.retry import Retry, retry_policy
-from wechatpay_chain.protocol.signature import Verifier, keyring_verifier
+from wechatpay_chain.protocol._formatter import Formatter
+from wechatpay_chain.protocol._retry import Retry, retry_policy
+from wechatpay_chain.protocol._signature import Verifier, keyring_verifier
 
 __all__ = [
     "Config",
@@ -390,7 +390,7 @@ def build_config(config: Mapping[str, Any]) -> Config:
 
 def _hide_merchant(merchant: Mapping[str, Any]) -> Dict[str, Any]:
     """The mTLS material with its secrets wrapped (unwrapped only where the key files are made,
-    `keys.mtls.merchant_cert`):
+    `keys._mtls.merchant_cert`):
     the key and the passphrase; `cert` too when it is a (cert, passphrase) pair or PKCS#12 bytes (they hold the key)."""
     out: Dict[str, Any] = {}
     for name, value in merchant.items():

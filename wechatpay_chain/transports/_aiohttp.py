@@ -16,8 +16,8 @@ import aiohttp
 from yarl import URL
 
 from wechatpay_chain.models import Headers, Request, Response
-from wechatpay_chain.transports.base import CHUNK, budget, failure, passthrough, split_timeout
-from wechatpay_chain.transports.network import Network, decode_content, unverified
+from wechatpay_chain.transports._base import CHUNK, budget, failure, passthrough, split_timeout
+from wechatpay_chain.transports._network import Network, decode_content, unverified
 
 __all__ = ["AiohttpTransport"]
 

@@ -15,7 +15,7 @@ from typing import Any, Awaitable, Callable, Dict, List, TextIO, Tuple
 from wechatpay_chain import Sensitive
 from wechatpay_chain.errors import VerificationError
 from wechatpay_chain.models import Response
-from wechatpay_chain.sandbox.server import Recorded, Sandbox
+from wechatpay_chain.sandbox._server import Recorded, Sandbox
 
 __all__ = ["run_demo", "SEED_URI", "seed_payload"]
 

@@ -1,7 +1,7 @@
 """`AutoKeyring`: a keyring that refreshes platform certificates from `v3/certificates`, and the stores it
 keeps them in.
 
-It refreshes when a response names an unknown serial (`protocol.v3.v3_flow` runs the download as a sub-flow,
+It refreshes when a response names an unknown serial (`protocol._v3.v3_flow` runs the download as a sub-flow,
 through the caller's own transport) and, on a schedule, via `refresh_if_due`. Each keyring keeps its own
 state, so two merchants' clients never share certificates.
 """
@@ -15,16 +15,16 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Mapping, Optional, Union
 
-from wechatpay_chain.crypto.pem import Certificate, PemUtil
-from wechatpay_chain.crypto.symmetric import check_apiv3_key
+from wechatpay_chain.crypto._pem import Certificate, PemUtil
+from wechatpay_chain.crypto._symmetric import check_apiv3_key
 from wechatpay_chain.errors import InvalidArgumentError
-from wechatpay_chain.files.atomic import AtomicFile
-from wechatpay_chain.keys.certificates import PublicKeyModeError, certificates_flow
-from wechatpay_chain.keys.keyring import PUBLIC_KEY_ID_PREFIX, Keyring
+from wechatpay_chain.files._atomic import AtomicFile
+from wechatpay_chain.keys._certificates import PublicKeyModeError, certificates_flow
+from wechatpay_chain.keys._keyring import PUBLIC_KEY_ID_PREFIX, Keyring
 from wechatpay_chain.models import FlowOf, Sleep
 
 if TYPE_CHECKING:  # pragma: no cover - only a type here
-    from wechatpay_chain.client.config import Config
+    from wechatpay_chain.client._config import Config
 
 __all__ = ["AutoKeyring", "MemoryStore", "DirectoryStore", "CertificateStore", "write_certificates"]
 

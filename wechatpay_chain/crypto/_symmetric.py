@@ -10,8 +10,8 @@ import hashlib
 import hmac as _hmac
 from typing import Any, Optional
 
-from wechatpay_chain.crypto import backend as backends
-from wechatpay_chain.crypto.codec import Text, b64decode, b64encode, to_bytes, utf8
+import wechatpay_chain.crypto._backend as backends
+from wechatpay_chain.crypto._codec import Text, b64decode, b64encode, to_bytes, utf8
 from wechatpay_chain.errors import DecryptionError, InvalidArgumentError
 
 __all__ = ["AesInterface", "AesGcm", "AesEcb", "Hash", "check_apiv3_key"]

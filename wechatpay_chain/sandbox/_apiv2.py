@@ -12,16 +12,16 @@ import secrets
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
-from wechatpay_chain.crypto.symmetric import Hash
+from wechatpay_chain.crypto._symmetric import Hash
 from wechatpay_chain.errors import InvalidArgumentError
-from wechatpay_chain.protocol.formatter import Formatter
-from wechatpay_chain.protocol.transformer import Transformer
+from wechatpay_chain.protocol._formatter import Formatter
+from wechatpay_chain.protocol._transformer import Transformer
 from wechatpay_chain.protocol.v2 import sign_v2
-from wechatpay_chain.sandbox.endpoints import CST, Order, V3Api
-from wechatpay_chain.sandbox.protocol import Call, Endpoint, Rejection, Reply
+from wechatpay_chain.sandbox._endpoints import CST, Order, V3Api
+from wechatpay_chain.sandbox._protocol import Call, Endpoint, Rejection, Reply
 
 if TYPE_CHECKING:  # pragma: no cover
-    from wechatpay_chain.sandbox.server import Sandbox
+    from wechatpay_chain.sandbox._server import Sandbox
 
 __all__ = ["V2Api", "v2_sign", "notification_xml"]
 

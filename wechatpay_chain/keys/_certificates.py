@@ -13,16 +13,16 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, List, Optional, Tuple
 
-from wechatpay_chain.crypto.pem import Certificate, PemUtil
-from wechatpay_chain.crypto.symmetric import AesGcm
+from wechatpay_chain.crypto._pem import Certificate, PemUtil
+from wechatpay_chain.crypto._symmetric import AesGcm
 from wechatpay_chain.errors import ClientError, DecryptionError, InvalidArgumentError, VerificationError
-from wechatpay_chain.keys.keyring import Keyring
+from wechatpay_chain.keys._keyring import Keyring
 from wechatpay_chain.models import FlowOf, Request, Response
-from wechatpay_chain.protocol.signature import SERIAL, keyring_verifier
-from wechatpay_chain.protocol.v3 import prepare_v3_flow, raise_for_status, verify_v3
+from wechatpay_chain.protocol._signature import SERIAL, keyring_verifier
+from wechatpay_chain.protocol._v3 import prepare_v3_flow, raise_for_status, verify_v3
 
 if TYPE_CHECKING:  # pragma: no cover - only a type here
-    from wechatpay_chain.client.config import Config
+    from wechatpay_chain.client._config import Config
 
 __all__ = [
     "CERTIFICATES_PATH",

@@ -17,7 +17,7 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 
 from wechatpay_chain.errors import InvalidArgumentError, TransportError
 from wechatpay_chain.models import Request, origin_of
-from wechatpay_chain.transports.base import describe
+from wechatpay_chain.transports._base import describe
 
 __all__ = ["Network", "decode_content", "unverified"]
 

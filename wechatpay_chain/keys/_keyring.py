@@ -1,7 +1,7 @@
 """Platform keys by serial: certificate serials and `PUB_KEY_ID_...` public-key ids together (PHP's `certs`).
 
 `Keyring` holds fixed keys (a plain `certs` dict becomes one); it is a value the config holds, and it knows
-nothing of downloads. `auto_keyring.AutoKeyring` is the one that refreshes itself.
+nothing of downloads. `_auto_keyring.AutoKeyring` is the one that refreshes itself.
 """
 
 from __future__ import annotations
@@ -9,13 +9,13 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Mapping, Optional, Tuple
 
-from wechatpay_chain.crypto.pem import Certificate, PemUtil
-from wechatpay_chain.crypto.rsa import Rsa, RsaKey
+from wechatpay_chain.crypto._pem import Certificate, PemUtil
+from wechatpay_chain.crypto._rsa import Rsa, RsaKey
 from wechatpay_chain.errors import InvalidArgumentError
 from wechatpay_chain.models import FlowOf
 
 if TYPE_CHECKING:  # pragma: no cover - config imports this module
-    from wechatpay_chain.client.config import Config
+    from wechatpay_chain.client._config import Config
 
 __all__ = ["Keyring", "PUBLIC_KEY_ID_PREFIX"]
 

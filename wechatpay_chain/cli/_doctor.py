@@ -12,10 +12,10 @@ import time
 from email.utils import parsedate_to_datetime
 from typing import Any, Dict, List, Optional, TextIO, Tuple
 
-from wechatpay_chain.cli.tools import ENV_HELP, fetch, load_settings, one_line, say
-from wechatpay_chain.client.config import DEFAULT_BASE_URI, Config, build_config
-from wechatpay_chain.crypto.pem import Certificate, PemUtil
-from wechatpay_chain.crypto.rsa import Rsa
+from wechatpay_chain.cli._tools import ENV_HELP, fetch, load_settings, one_line, say
+from wechatpay_chain.client._config import DEFAULT_BASE_URI, Config, build_config
+from wechatpay_chain.crypto._pem import Certificate, PemUtil
+from wechatpay_chain.crypto._rsa import Rsa
 from wechatpay_chain.errors import (
     DecryptionError,
     InvalidArgumentError,
@@ -23,10 +23,10 @@ from wechatpay_chain.errors import (
     VerificationError,
     WeChatPayError,
 )
-from wechatpay_chain.keys.certificates import PUBLIC_KEY_MODE_HINT, decrypt_certificates
-from wechatpay_chain.keys.keyring import PUBLIC_KEY_ID_PREFIX, Keyring
-from wechatpay_chain.protocol.signature import UnknownSerialError, verify_signature
-from wechatpay_chain.protocol.v3 import prepare_v3
+from wechatpay_chain.keys._certificates import PUBLIC_KEY_MODE_HINT, decrypt_certificates
+from wechatpay_chain.keys._keyring import PUBLIC_KEY_ID_PREFIX, Keyring
+from wechatpay_chain.protocol._signature import UnknownSerialError, verify_signature
+from wechatpay_chain.protocol._v3 import prepare_v3
 
 __all__ = ["add_doctor", "cmd_doctor", "Checklist", "DOCTOR_EXIT"]
 

@@ -21,9 +21,9 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 from urllib.parse import urlsplit
 
 from wechatpay_chain.errors import InvalidArgumentError, VerificationError
-from wechatpay_chain.files.atomic import AtomicFile
+from wechatpay_chain.files._atomic import AtomicFile
 from wechatpay_chain.models import Response
-from wechatpay_chain.protocol.v3 import verify_statement
+from wechatpay_chain.protocol._v3 import verify_statement
 
 __all__ = [
     "download_bill",

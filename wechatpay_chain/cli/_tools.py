@@ -14,13 +14,13 @@ import tempfile
 from pathlib import Path
 from typing import Any, Dict, Optional, TextIO
 
-from wechatpay_chain.client.chain import Builder
-from wechatpay_chain.client.config import DEFAULT_BASE_URI, build_config, user_agent
-from wechatpay_chain.client.driver import run
+from wechatpay_chain.client._chain import Builder
+from wechatpay_chain.client._config import DEFAULT_BASE_URI, build_config, user_agent
+from wechatpay_chain.client._driver import run
 from wechatpay_chain.client.settings import read_settings, settings_from_env
-from wechatpay_chain.crypto.pem import PemUtil
-from wechatpay_chain.crypto.rsa import Rsa
-from wechatpay_chain.crypto.symmetric import check_apiv3_key
+from wechatpay_chain.crypto._pem import PemUtil
+from wechatpay_chain.crypto._rsa import Rsa
+from wechatpay_chain.crypto._symmetric import check_apiv3_key
 from wechatpay_chain.errors import (
     ApiError,
     DecryptionError,
@@ -29,9 +29,9 @@ from wechatpay_chain.errors import (
     VerificationError,
     WeChatPayError,
 )
-from wechatpay_chain.keys.auto_keyring import write_certificates
-from wechatpay_chain.keys.certificates import certificates_flow
-from wechatpay_chain.keys.keyring import Keyring
+from wechatpay_chain.keys._auto_keyring import write_certificates
+from wechatpay_chain.keys._certificates import certificates_flow
+from wechatpay_chain.keys._keyring import Keyring
 
 __all__ = [
     "add_certificates",
@@ -68,7 +68,7 @@ def say(message: str) -> None:
 
 def fetch(config: Any, flow_of: Any) -> Any:
     """Run a flow over a fresh requests transport (closed afterwards)."""
-    from wechatpay_chain.transports.requests_transport import RequestsTransport  # requests loads on first use
+    from wechatpay_chain.transports._requests import RequestsTransport  # requests loads on first use
 
     transport = RequestsTransport(config.transport_options)
     try:
@@ -245,7 +245,7 @@ def _print_response(response: Any, out: TextIO) -> None:
         body = response.json()
     except ValueError:
         if "xml" in ctype or response.content.lstrip().startswith(b"<xml"):
-            from wechatpay_chain.protocol.transformer import Transformer  # the XML parser loads on first use
+            from wechatpay_chain.protocol._transformer import Transformer  # the XML parser loads on first use
 
             try:
                 body = Transformer.to_array(response.text)

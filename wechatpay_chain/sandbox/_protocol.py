@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 from urllib.parse import unquote
 
-from wechatpay_chain.crypto.codec import to_bytes
-from wechatpay_chain.crypto.rsa import Rsa, RsaKey
-from wechatpay_chain.crypto.symmetric import AesGcm
+from wechatpay_chain.crypto._codec import to_bytes
+from wechatpay_chain.crypto._rsa import Rsa, RsaKey
+from wechatpay_chain.crypto._symmetric import AesGcm
 from wechatpay_chain.errors import DecryptionError
-from wechatpay_chain.protocol.formatter import Formatter
-from wechatpay_chain.sandbox.identity import Identity
+from wechatpay_chain.protocol._formatter import Formatter
+from wechatpay_chain.sandbox._identity import Identity
 
 __all__ = [
     "SCHEME", "Call", "Reply", "Rejection", "Endpoint", "Router", "NonceBook", "json_reply", "error_reply",

@@ -17,9 +17,9 @@ import threading
 import weakref
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
-from wechatpay_chain.client.config import Config, Secret
-from wechatpay_chain.crypto import backend as backends
-from wechatpay_chain.crypto.rsa import shown_path
+import wechatpay_chain.crypto._backend as backends
+from wechatpay_chain.client._config import Config, Secret
+from wechatpay_chain.crypto._rsa import shown_path
 from wechatpay_chain.errors import InvalidArgumentError
 
 __all__ = ["merchant_cert"]
