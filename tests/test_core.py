@@ -134,7 +134,7 @@ def test_sensitive_and_paths_encrypted_with_platform_key(mode: str) -> None:
         "post",
         mode,
         json=doc,
-        encrypt=["contact_info.contact_name", "ubo_info_list[].ubo_id_doc_name", "absent.field"],
+        encrypt=["contact_info.contact_name", "ubo_info_list[].ubo_id_doc_name"],
     )
     req = rec.requests[0]
     sent = json.loads(req.body)  # type: ignore[arg-type]
@@ -146,6 +146,25 @@ def test_sensitive_and_paths_encrypted_with_platform_key(mode: str) -> None:
     assert sent["already"] == "CIPHERTEXT-FROM-PHP"
     assert doc["contact_info"]["contact_name"] == "李四"  # the caller's dict is not mutated
     assert "张三" not in req.body.decode()  # type: ignore[union-attr]
+
+
+@MODES
+def test_an_encrypt_path_that_matches_nothing_is_refused_before_any_io(mode: str) -> None:
+    """Issue 16: `encrypt=['user_nme']` was ignored, and `user_name` went out in plaintext."""
+    rec = Recorder(TOKEN)
+    client = make(rec)
+    with pytest.raises(InvalidArgumentError, match="encrypt path 'user_nme' matches no field"):
+        call(client.v3.x, "post", mode, json={"user_name": "张三"}, encrypt=["user_nme"])
+    assert rec.requests == []
+
+
+@MODES
+def test_sensitive_also_named_by_its_path_is_encrypted_once(mode: str) -> None:
+    """Issue 16: a `Sensitive` named in `encrypt=` (twice, even) is one ciphertext of the plaintext."""
+    rec = Recorder(TOKEN)
+    client = make(rec)
+    call(client.v3.x, "post", mode, json={"user_name": Sensitive("张三")}, encrypt=["user_name", "user_name"])
+    assert Rsa.decrypt(json.loads(rec.requests[0].body)["user_name"], PLATFORM) == "张三"  # type: ignore[arg-type]
 
 
 def test_key_choice_caller_serial_then_pub_key_id_then_newest_certificate() -> None:

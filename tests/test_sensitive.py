@@ -108,10 +108,36 @@ def test_nested_list_levels_and_a_list_of_strings() -> None:
     assert out == {"grid": [[{"v": "ENC(a)"}], [{"v": "ENC(b)"}, {"v": "ENC(c)"}]], "tags": ["ENC(x)", "ENC(y)"]}
 
 
-def test_a_path_that_names_nothing_or_none_is_no_hit() -> None:
-    doc = {"payer": {"phone": "138"}, "none": None, "list": None}
-    out, hit = encrypt_fields(doc, ["payer.name", "absent.deeper", "none", "list[].x"], enc)
+def test_a_path_to_a_null_or_an_empty_list_encrypts_nothing() -> None:
+    """The field is there, but holds nothing to encrypt: no error, no ciphertext, no `Wechatpay-Serial`."""
+    doc = {"none": None, "list": None, "empty": [], "parent": None}
+    out, hit = encrypt_fields(doc, ["none", "list[].x", "empty[].x", "parent.child"], enc)
     assert out == doc and hit is False
+
+
+@pytest.mark.parametrize(
+    ("path", "said"),
+    [
+        ("user_nme", "'user_nme' is not in the `json` body (its fields are: payer, user_name)"),
+        ("payer.name", "'name' is not in 'payer' (its fields are: phone)"),
+        ("absent.deeper", "'absent' is not in the `json` body"),
+        ("user_name.x", "'x' is not in 'user_name' (it is a str)"),
+    ],
+)
+def test_a_path_that_matches_no_field_is_refused_naming_it(path: str, said: str) -> None:
+    """Issue 16: a typo in `encrypt=` was ignored and the real field went out in plaintext."""
+    count = Counting()
+    with pytest.raises(InvalidArgumentError) as caught:
+        encrypt_fields({"payer": {"phone": "138"}, "user_name": "张三"}, [path], count)
+    assert f"encrypt path {path!r} matches no field" in str(caught.value) and said in str(caught.value)
+    assert "张三" not in str(caught.value) and "138" not in str(caught.value)  # names, never values
+
+
+def test_a_path_named_twice_or_beside_a_marker_is_encrypted_once() -> None:
+    """Issue 16: `Sensitive` plus the same path twice encrypted a ciphertext ("at most 214 bytes fit")."""
+    count = Counting()
+    out, hit = encrypt_fields({"user_name": Sensitive("张三")}, ["user_name", "user_name"], count)
+    assert hit is True and out == {"user_name": "ENC(张三)"} and count.seen == ["张三"]
 
 
 def test_a_path_over_a_marker_encrypts_it_once() -> None:

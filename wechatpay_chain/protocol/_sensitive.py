@@ -84,9 +84,12 @@ def _walk(obj: Any, enc: Encryptor, hits: List[int]) -> Any:
 
 
 def _at(obj: Any, parts: List[Tuple[str, int]], enc: Encryptor, hits: List[int], path: str) -> Any:
+    """Encrypt the str at `parts` below `obj`; appends to `hits` once per field reached: 1 when it was
+    encrypted, 0 when the path ends early at a null or an empty list (nothing there to encrypt)."""
+    if obj is None:
+        hits.append(0)
+        return None
     if not parts:
-        if obj is None:
-            return None
         if isinstance(obj, Sensitive):
             obj = obj.reveal()
         if not isinstance(obj, str):
@@ -102,8 +105,9 @@ def _at(obj: Any, parts: List[Tuple[str, int]], enc: Encryptor, hits: List[int],
     def into(value: Any, levels: int) -> Any:
         if levels == 0:
             return _at(value, rest, enc, hits, path)
-        if value is None:
-            return None
+        if value is None or (isinstance(value, (list, tuple)) and not value):
+            hits.append(0)
+            return value
         if not isinstance(value, (list, tuple)):
             raise InvalidArgumentError(f"encrypt path {path!r}: {key!r} is not a list")
         return [into(v, levels - 1) for v in value]
@@ -120,8 +124,27 @@ def encrypt_fields(doc: Any, paths: Iterable[str], enc: Encryptor) -> Tuple[Any,
     encrypted by the caller (no marker, no path) pass through untouched, as in a PHP port.
     """
     hits: List[int] = []
-    parsed = [(p, _parse_path(p)) for p in paths]
+    parsed = [(p, _parse_path(p)) for p in dict.fromkeys(paths)]  # a path named twice is still encrypted once
     out = doc
     for path, parts in parsed:  # paths first: a marked value they name is encrypted there, and only there
+        before = len(hits)
         out = _at(out, parts, enc, hits, path)
-    return _walk(out, enc, hits), bool(hits)
+        if len(hits) == before:
+            raise InvalidArgumentError(_no_match(doc, parts, path))
+    return _walk(out, enc, hits), any(hits)
+
+
+def _no_match(doc: Any, parts: List[Tuple[str, int]], path: str) -> str:
+    """Why `path` reached no field: the first key missing, and the keys that are there (names only, no values)."""
+    level, where = doc, "the `json` body"
+    for key, depth in parts:
+        while depth and isinstance(level, (list, tuple)) and level:
+            level, depth = level[0], depth - 1
+        if not isinstance(level, dict) or key not in level:
+            break
+        level, where = level[key], repr(key)
+    else:  # every key exists along the first route, but something else is in the way
+        return f"encrypt path {path!r} matches no str field in the `json` body"
+    names = ", ".join(sorted(map(str, level)))[:200] if isinstance(level, dict) else ""
+    found = f"its fields are: {names}" if names else f"it is a {type(level).__name__}"
+    return f"encrypt path {path!r} matches no field in the `json` body: {key!r} is not in {where} ({found})"
