@@ -259,6 +259,29 @@ def test_public_key_only_merchant_404_is_explained(pk_only_sb: Sandbox) -> None:
     client.get_driver().close()
 
 
+@pytest.mark.parametrize("mode", MODES)
+def test_an_empty_auto_keyring_of_a_public_key_merchant_says_what_to_configure(pk_only_sb: Sandbox, mode: str) -> None:
+    """Issue 16: every call raised "... is not a known platform serial ()", the advice only in a WARNING log."""
+    client = make(pk_only_sb, AutoKeyring())
+    for _ in range(2):  # the call that finds the 404, and the next one (the 404 is remembered)
+        with pytest.raises(VerificationError) as info:
+            call(client, pk_only_sb, mode)
+        said = str(info.value)
+        assert isinstance(info.value.__cause__, PublicKeyModeError) and info.value.__cause__.status_code == 404
+        assert f"configure certs={{{pk_only_sb.platform_public_key_id!r}: Rsa.from_(" in said
+        assert "404 RESOURCE_NOT_EXISTS" in said and "()" not in said
+    client.get_driver().close()
+
+
+def test_an_unknown_public_key_id_says_how_to_configure_it(sandbox: Sandbox) -> None:
+    """A certificate-only config meeting a PUB_KEY_ID_ answer (a migrating merchant) is told what to add."""
+    client = sandbox.client(certs={sandbox.platform_certificate_serial: sandbox.platform_certificate_pem})
+    with pytest.raises(VerificationError, match=r"is not a known platform serial \(.+\); if it is your merchant's "
+                       r"WeChat Pay public key .*configure it: certs=\{'PUB_KEY_ID_\.\.\.'"):
+        call(client, sandbox, "sync")
+    client.get_driver().close()
+
+
 def test_public_key_mode_download_is_verified_with_the_trusted_key(sandbox: Sandbox) -> None:
     """Mode public_key with certificates: the download is signed by PUB_KEY_ID_, already trusted."""
     keyring = AutoKeyring({sandbox.platform_public_key_id: sandbox.platform_public_key_pem})

@@ -366,6 +366,19 @@ def test_wrong_apiv3_key() -> None:
     with pytest.raises(DecryptionError) as info:
         parse(headers, raw, apiv3_key=wrong)
     assert wrong not in str(info.value) and APIV3_KEY not in str(info.value)
+    # issue 16: it said "please check your key, iv and aad"; it names the APIv3 key and where it is set
+    said = str(info.value)
+    assert "the apiv3_key is wrong" in said and "APIv3密钥" in said and "parse_notification's `apiv3_key`" in said
+    assert "iv and aad" not in said
+
+
+def test_a_re_serialised_body_is_told_to_pass_the_raw_bytes() -> None:
+    """Issue 16: a dict parsed from the body and dumped again is not what was signed; the error says so."""
+    headers, raw = make()
+    redumped = json.dumps(json.loads(raw))  # ASCII escapes, other separators: other bytes
+    with pytest.raises(VerificationError, match="pass the raw request body exactly as received") as info:
+        parse(headers, redumped)
+    assert "does not verify with platform key" in str(info.value)
 
 
 @pytest.mark.parametrize("key", ["short", "", "x" * 33, None, 42])

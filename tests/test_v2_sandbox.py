@@ -205,3 +205,38 @@ def test_apiv2_only_client(sandbox: Any, call: Call) -> None:
         assert Transformer.to_array(res.text)["result_code"] == "SUCCESS"
     finally:
         v2only.get_driver().close()
+
+
+def test_php_apiv2_setup_with_placeholders_works_as_written(sandbox: Any, call: Call) -> None:
+    """Issue 16: wechatpay-php's README_APIv2 set-up, ported as written ('nop', 'any', {'any': None})."""
+    client = Builder.factory({
+        "mchid": sandbox.mchid,
+        "serial": "nop",
+        "privateKey": "any",
+        "certs": {"any": None},
+        "secret": sandbox.secret,
+        "base_uri": sandbox.base_uri,
+    })
+    no = trade_no()
+    data = parse(call(client, "v2/pay/unifiedorder", {"xml": unifiedorder_xml(client, no)}))
+    assert data["result_code"] == "SUCCESS" and data["prepay_id"]
+    seen = len(sandbox.requests)
+    with pytest.raises(InvalidArgumentError, match=r"APIv2 only .*placeholders.*give a real `serial`"):
+        client.v3.pay.transactions.outTradeNo._out_trade_no_.get(out_trade_no=no, query={"mchid": sandbox.mchid})
+    with pytest.raises(InvalidArgumentError, match="APIv2 only"):
+        asyncio.run(client["v3/pay/transactions/native"].post_async(json={"out_trade_no": no}))
+    assert len(sandbox.requests) == seen  # refused before any I/O
+
+
+@pytest.mark.parametrize("secret", ["", "   "])
+def test_an_empty_secret_says_so(sandbox: Any, secret: str) -> None:
+    placeholders: Dict[str, Any] = {"serial": "nop", "privateKey": "any", "certs": {"any": None}}
+    for extra in ({}, placeholders):
+        config = {"mchid": sandbox.mchid, "secret": secret, **extra}
+        with pytest.raises(InvalidArgumentError, match=r"`secret` \(the APIv2 key\) is empty"):
+            Builder.factory(config)
+
+
+def test_php_placeholders_without_a_secret_name_the_placeholder() -> None:
+    with pytest.raises(InvalidArgumentError, match=r"`certs` \(any\) holds no key, only None.*needs a `secret`"):
+        Builder.factory({"mchid": "1900000109", "serial": "nop", "privateKey": "any", "certs": {"any": None}})

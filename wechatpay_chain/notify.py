@@ -15,7 +15,7 @@ from collections import OrderedDict
 from typing import Any, Callable, Dict, Iterable, Iterator, Mapping, MutableMapping, Optional, Protocol, Tuple, Union
 
 from wechatpay_chain.crypto._rsa import RsaKey
-from wechatpay_chain.crypto._symmetric import AesEcb, AesGcm, Hash, check_apiv3_key
+from wechatpay_chain.crypto._symmetric import WRONG_APIV3_KEY, AesEcb, AesGcm, Hash, check_apiv3_key
 from wechatpay_chain.errors import DecryptionError, InvalidArgumentError, VerificationError
 from wechatpay_chain.keys._keyring import Keyring
 from wechatpay_chain.protocol._signature import NONCE, SERIAL, SIGNATURE, TIMESTAMP, verify_signature
@@ -213,6 +213,10 @@ def verify_notification(
         max_skew=max_skew,
         keys=_PlatformKeys(certs),
         subject="notification",
+        advice=(
+            ": pass the raw request body exactly as received (bytes, or the str of them), not a dict parsed from it "
+            "and dumped again, nor text a framework re-encoded"
+        ),
     )
     return h, raw
 
@@ -227,7 +231,13 @@ def _decrypt_resource(resource: Any, apiv3_key: Union[str, bytes]) -> Any:
     aad = resource.get("associated_data") or ""
     if not isinstance(ciphertext, str) or not isinstance(nonce, str) or not nonce or not isinstance(aad, str):
         raise VerificationError("notification `resource` lacks ciphertext/nonce strings")
-    plaintext = AesGcm.decrypt(ciphertext, apiv3_key, nonce, aad)
+    try:
+        plaintext = AesGcm.decrypt(ciphertext, apiv3_key, nonce, aad)
+    except DecryptionError:
+        raise DecryptionError(
+            f"the notification's resource does not decrypt with the APIv3 key: {WRONG_APIV3_KEY}; it is "
+            "parse_notification's `apiv3_key` (the config's `apiv3_key`, WECHATPAY_APIV3_KEY for the CLI)"
+        ) from None
     try:
         return json.loads(plaintext)
     except ValueError:

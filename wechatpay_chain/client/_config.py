@@ -181,9 +181,31 @@ def _certs_given(config: Mapping[str, Any]) -> bool:
     return isinstance(certs, Keyring) or bool(isinstance(certs, Mapping) and len(certs))
 
 
+def _php_placeholders(config: Mapping[str, Any]) -> bool:
+    """wechatpay-php's APIv2 set-up: `'certs' => ['any' => null]` (every value None) beside placeholder
+    `serial`/`privateKey` ('nop', 'any'), which PHP never uses for APIv2 calls."""
+    certs = config.get("certs")
+    return isinstance(certs, Mapping) and len(certs) > 0 and all(value is None for value in certs.values())
+
+
+def _check_secret(config: Mapping[str, Any]) -> Any:
+    secret = config.get("secret")
+    if isinstance(secret, str) and not secret.strip():
+        raise InvalidArgumentError(
+            "`secret` (the APIv2 key) is empty: give the 32-character key set in the merchant platform"
+        )
+    if _php_placeholders(config) and not secret:
+        raise InvalidArgumentError(
+            f"`certs` ({', '.join(map(str, config['certs']))}) holds no key, only None: that is wechatpay-php's "
+            "APIv2 placeholder, which needs a `secret`; for APIv3 give {platform serial or PUB_KEY_ID_: public key}"
+        )
+    return secret
+
+
 def _check_required(config: Mapping[str, Any], draft: _Draft) -> None:
     """The items every client needs, reported together; an APIv2-only merchant (`secret` and none of the APIv3
-    items) needs only `mchid`, and its APIv3 calls then fail before any I/O."""
+    items, or PHP's placeholders for them) needs only `mchid`, and its APIv3 calls then fail before any I/O."""
+    secret = _check_secret(config)
     mchid, serial = _given_mchid(config), config.get("serial")
     missing = [
         item
@@ -195,7 +217,7 @@ def _check_required(config: Mapping[str, Any], draft: _Draft) -> None:
         )
         if absent
     ]
-    apiv3 = not (config.get("secret") and all(config.get(k) is None for k in _APIV3_ITEMS))
+    apiv3 = not (secret and (_php_placeholders(config) or all(config.get(k) is None for k in _APIV3_ITEMS)))
     if not apiv3:
         missing, serial = [item for item in missing[:1] if item == _MISSING_MCHID], ""
     if missing:
@@ -206,6 +228,8 @@ def _check_required(config: Mapping[str, Any], draft: _Draft) -> None:
 def _check_certs(config: Mapping[str, Any], draft: _Draft) -> None:
     """The platform keys, which must not hold the merchant's own serial (a sign of swapped items)."""
     certs, serial = config.get("certs"), draft["serial"]
+    if not draft["apiv3"]:  # APIv2 only: PHP's placeholders (or nothing) stand where the APIv3 items go
+        certs = None
     if isinstance(certs, Keyring):
         keyring = certs
     elif isinstance(certs, Mapping) and len(certs):
@@ -224,7 +248,7 @@ def _check_certs(config: Mapping[str, Any], draft: _Draft) -> None:
 
 def _check_private_key(config: Mapping[str, Any], draft: _Draft) -> None:
     raw_key, private_key = _raw_key(config), None
-    if raw_key is not None:
+    if raw_key is not None and draft["apiv3"]:
         try:
             private_key = Rsa.from_(raw_key, Rsa.KEY_TYPE_PRIVATE)
         except InvalidArgumentError as exc:

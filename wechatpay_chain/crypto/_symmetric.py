@@ -27,6 +27,13 @@ class AesInterface:
     ALGO_AES_256_ECB = "aes-256-ecb"
 
 
+#: the advice of a ciphertext that does not decrypt with the APIv3 key (certificate download, notifications)
+WRONG_APIV3_KEY = (
+    "the apiv3_key is wrong (it is the 32-character key set in the merchant platform, API安全 -> APIv3密钥, "
+    "not the APIv2 key)"
+)
+
+
 def check_apiv3_key(key: Any, name: str = "`apiv3_key`") -> None:
     """The APIv3 key is 32 bytes (AES-256): refused up front wherever it is given, not at the first decryption."""
     size = -1

@@ -118,6 +118,7 @@ class AutoKeyring(Keyring):
 
     __slots__ = (
         "apiv3_key",
+        "public_key_mode_error",
         "store",
         "max_age",
         "min_interval",
@@ -165,6 +166,9 @@ class AutoKeyring(Keyring):
         self._fetched_tick: Optional[float] = None
         self._mchid: Optional[str] = None
         self._public_key_mode = False
+        #: the PublicKeyModeError of the last download, while in public-key mode: a call whose answer is signed by
+        #: a PUB_KEY_ID_ key then fails with a VerificationError that carries it (its __cause__) and its advice
+        self.public_key_mode_error: Optional[PublicKeyModeError] = None
         now = clock()
         for serial, cert in self.store.load().items():
             if cert.is_valid_at(now):
@@ -239,8 +243,8 @@ class AutoKeyring(Keyring):
         try:
             download = yield from certificates_flow(config, ua, apiv3_key=self.apiv3_key, trusted=self)
             self._install(download.certificates)
-        except PublicKeyModeError:
-            self._public_key_mode = True
+        except PublicKeyModeError as exc:
+            self._public_key_mode, self.public_key_mode_error = True, exc
             raise
         finally:
             with self._lock:
@@ -256,6 +260,7 @@ class AutoKeyring(Keyring):
                 self._keys.pop(serial, None)
                 self._certificates.pop(serial, None)
         self._fetched_at, self._fetched_tick, self._public_key_mode = now, self._ticks(), False
+        self.public_key_mode_error = None
         _log.info("platform certificates refreshed: %s", ", ".join(c.serial_no for c in certificates))
         try:
             self.store.save(certificates)

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, List, Optional, Tuple
 
 from wechatpay_chain.crypto._pem import Certificate, PemUtil
-from wechatpay_chain.crypto._symmetric import AesGcm
+from wechatpay_chain.crypto._symmetric import WRONG_APIV3_KEY, AesGcm
 from wechatpay_chain.errors import ClientError, DecryptionError, InvalidArgumentError, VerificationError
 from wechatpay_chain.keys._keyring import Keyring
 from wechatpay_chain.models import FlowOf, Request, Response
@@ -97,8 +97,7 @@ def decrypt_certificates(
             pem = AesGcm.decrypt(ciphertext, apiv3_key, nonce, str(box.get("associated_data", "")))
         except DecryptionError:
             raise DecryptionError(
-                f"certificate {serial} does not decrypt with the APIv3 key: the apiv3_key is wrong "
-                "(it is the 32-character key set in the merchant platform, API安全 -> APIv3密钥)"
+                f"certificate {serial} does not decrypt with the APIv3 key: {WRONG_APIV3_KEY}"
             ) from None
         except InvalidArgumentError as exc:
             raise InvalidArgumentError(f"apiv3_key: {exc}") from None

@@ -47,6 +47,11 @@ SIGNED_HEADERS = (NONCE, SERIAL, SIGNATURE, TIMESTAMP)
 PROBE_PREFIX = "WECHATPAY/SIGNTEST/"
 #: a unix timestamp in seconds has 10 digits; more would only be a way to make `int()` slow or fail
 MAX_TIMESTAMP_DIGITS = 12
+#: what an answer signed by a WeChat Pay public key nobody configured needs (or it is not your merchant's)
+_PUBLIC_KEY_HINT = (
+    "; if it is your merchant's WeChat Pay public key (merchant platform: API security), configure it: "
+    "certs={'PUB_KEY_ID_...': Rsa.from_('file:///path/pub_key.pem', Rsa.KEY_TYPE_PUBLIC)}"
+)
 #: how many trusted serials a "not a known platform serial" message lists
 _LISTED = 8
 
@@ -126,6 +131,7 @@ def verify_signature(
     verifier: Optional[Verifier] = None,
     subject: str = "response",
     response: Optional[Response] = None,
+    advice: str = "",
 ) -> Signed:
     """Verify a WeChat Pay signature over `Formatter.response(timestamp, nonce, body)`; raise VerificationError.
 
@@ -134,7 +140,8 @@ def verify_signature(
     ``now``: the current unix time; the timestamp must be within ``max_skew`` seconds of it, either way.
     ``keys``: the trusted keys; the serial must be one of them. ``verifier``: checks (message, signature,
     serial); without it, RSA-SHA256 under ``keys``. A custom verifier alone (``keys=None``) is trusted to know
-    its serials. ``subject`` names what is verified in the messages; ``response`` rides on the errors.
+    its serials. ``subject`` names what is verified in the messages; ``response`` rides on the errors;
+    ``advice`` ends the message of a signature that does not verify (what the caller most likely did wrong).
     """
     if verifier is None:
         if keys is None:
@@ -147,7 +154,10 @@ def verify_signature(
     _check_timestamp(timestamp, now, max_skew, response)
     if keys is not None and keys.get(serial) is None:
         raise UnknownSerialError(
-            f"{SERIAL} {serial[:64]!r} is not a known platform serial ({_known(keys)})", serial[:64], response
+            f"{SERIAL} {serial[:64]!r} is not a known platform serial ({_known(keys) or 'none held'})"
+            + (_PUBLIC_KEY_HINT if serial.startswith("PUB_KEY_ID_") else ""),
+            serial[:64],
+            response,
         )
     if signature.startswith(PROBE_PREFIX):
         raise VerificationError(
@@ -155,5 +165,5 @@ def verify_signature(
         )
     message = Formatter.response(timestamp, nonce, body)
     if not verifier(message, signature, serial):
-        raise VerificationError(f"{SIGNATURE} does not verify with platform key {serial[:64]}", response)
+        raise VerificationError(f"{SIGNATURE} does not verify with platform key {serial[:64]}{advice}", response)
     return Signed(nonce, serial, signature, timestamp, message)

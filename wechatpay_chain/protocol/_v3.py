@@ -25,7 +25,14 @@ from wechatpay_chain.models import Flow, FlowOf, Headers, Offload, Request, Resp
 from wechatpay_chain.protocol._formatter import Formatter
 from wechatpay_chain.protocol._retry import attempts
 from wechatpay_chain.protocol._sensitive import encrypt_fields
-from wechatpay_chain.protocol._signature import NONCE, SERIAL, SIGNATURE, TIMESTAMP, verify_signature
+from wechatpay_chain.protocol._signature import (
+    NONCE,
+    SERIAL,
+    SIGNATURE,
+    TIMESTAMP,
+    UnknownSerialError,
+    verify_signature,
+)
 
 __all__ = [
     "Options",
@@ -240,8 +247,9 @@ def build_v3(
     """Build and encrypt one APIv3 request (unsigned), and the body text to sign. Pure."""
     if not config.apiv3:
         raise InvalidArgumentError(
-            "this client was built for APIv2 only (`secret` without APIv3 credentials): "
-            "give `serial`, `privateKey` and `certs` to call APIv3 endpoints"
+            "this client was built for APIv2 only (a `secret` without APIv3 credentials, or with wechatpay-php's "
+            "placeholders such as `certs={'any': None}`): give a real `serial`, `privateKey` and `certs` to call "
+            "APIv3 endpoints"
         )
     method = method.upper()
     if opts.get("xml") is not None:
@@ -457,6 +465,15 @@ def verify_v3(config: Config, request: Request, response: Response) -> Response:
     return verify_statement(response) if statement else response
 
 
+def _public_key_mode_advice(serial: str) -> str:
+    return (
+        f"the answer is signed by the WeChat Pay public key {serial!r}, and the AutoKeyring found no platform "
+        "certificate to download (v3/certificates answered 404 RESOURCE_NOT_EXISTS): this merchant uses the public "
+        f"key; configure certs={{{serial!r}: Rsa.from_('file:///path/pub_key.pem', Rsa.KEY_TYPE_PUBLIC)}} "
+        "instead of an AutoKeyring (the key is in the merchant platform, API security)"
+    )
+
+
 def v3_flow(config: Config, method: str, template: str, opts: Options, variables: Mapping[str, Any], ua: str) -> Flow:
     """Build once; per attempt: sign, `response = yield request`; return the verified response.
 
@@ -482,6 +499,9 @@ def v3_flow(config: Config, method: str, template: str, opts: Options, variables
     except VerificationError as exc:
         response = exc.response
         serial = response.headers.get(SERIAL, "") if response is not None else ""
+        public_key_mode = getattr(certs, "public_key_mode_error", None)  # an AutoKeyring's v3/certificates 404
+        if public_key_mode is not None and isinstance(exc, UnknownSerialError) and exc.serial.startswith("PUB_KEY_ID_"):
+            raise UnknownSerialError(_public_key_mode_advice(exc.serial), exc.serial, response) from public_key_mode
         if response is None or config.custom_verifier or not serial or serial in certs or not certs.may_refresh(serial):
             raise
         yield from certs.refresh_flow(config, ua)
