@@ -148,6 +148,7 @@ def test_404_public_key_only_merchant_is_explained(pk_only_sb: Sandbox, key_file
     (line,) = error_lines(stderr)
     assert "404 RESOURCE_NOT_EXISTS" in line and "WeChat Pay public key (PUB_KEY_ID_...) mode" in line
     assert "configure certs={'PUB_KEY_ID_...': public key}" in line
+    assert "`PUB_KEY_ID_... = pub_key.pem` under [certs]" in line  # issue 16: what a CLI user writes, too
     assert_no_secret(pk_only_sb, stdout, stderr)
 
 

@@ -9,7 +9,9 @@ from typing import List, Optional, Tuple
 
 import pytest
 
+from tests.test_cli_request import silent_server
 from wechatpay_chain.cli import main
+from wechatpay_chain.client.settings import ENVIRONMENT
 from wechatpay_chain.crypto._pem import build_certificate
 from wechatpay_chain.crypto._rsa import RsaKey
 from wechatpay_chain.sandbox import Sandbox
@@ -104,7 +106,9 @@ def test_public_key_only_service_with_a_certificate_config(pk_only_sb: Sandbox, 
     config.write_text(config.read_text() + f"{pk_only_sb.platform_certificate_serial} = cert.pem\n")
     rc, lines, _ = doctor(config, capsys)
     assert rc == 1
-    assert "configure certs={'PUB_KEY_ID_...': public key}" in line(lines, "key mode matches the service")
+    mode = line(lines, "key mode matches the service")
+    assert "404 RESOURCE_NOT_EXISTS" in mode and "`PUB_KEY_ID_... = pub_key.pem` under [certs]" in mode
+    assert "certificates download" not in "\n".join(lines)  # it can only 404 for this merchant
 
 
 @pytest.mark.parametrize("case", ["wrong_apiv3_key", "wrong_merchant_cert", "wrong_serial_cert", "wrong_private_key",
@@ -124,7 +128,8 @@ def test_each_failure_is_named(case: str, cert_sb: Sandbox, tmp_path: Path,
         config = write_config(cert_sb, tmp_path, private_key=other.export_pem())
         title, text = "the service accepts our signature", "401 SIGN_ERROR"
     else:
-        config, title, text = write_config(cert_sb, tmp_path, certs="none"), "key mode", "certificates download"
+        # the answer is signed by a platform certificate: this merchant has them, downloading works
+        config, title, text = write_config(cert_sb, tmp_path, certs="none"), "answers verify", "certificates download"
     rc, lines, err = doctor(config, capsys)
     assert rc == 1
     assert line(lines, title).startswith("✗") and text in line(lines, title)
@@ -158,3 +163,103 @@ def test_help(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as info:
         main(["doctor", "--help"])
     assert info.value.code == 0 and "exit codes" in capsys.readouterr().out
+
+
+# -- issue 16: exit 2 without a usable config; no `certificates download` advice in public-key mode ---------
+def clear_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ENVIRONMENT:
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.mark.parametrize("extra", [[], ["--offline"]])
+def test_an_empty_environment_exits_2_naming_what_is_missing(extra: List[str], monkeypatch: pytest.MonkeyPatch,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """`doctor --help` says 2 for no usable config; with no WECHATPAY_* variable and no --config it said 1."""
+    clear_environment(monkeypatch)
+    rc = main(["doctor", *extra])
+    captured = capsys.readouterr()
+    assert rc == 2
+    err = captured.err.splitlines()
+    assert len(err) == 1 and "no usable config" in err[0] and "--config FILE" in err[0], err
+    assert all(f"WECHATPAY_{name}" in err[0] for name in ("MCHID", "SERIAL", "PRIVATE_KEY"))
+    assert captured.out.splitlines() == [f"✗ config loads: {err[0].split('doctor: ', 1)[1]}"]
+
+
+def test_a_config_file_naming_no_merchant_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "wechatpay.toml"
+    config.write_text('[wechatpay]\nbase_uri = "https://api.mch.weixin.qq.com/"\napiv3_key = "%s"\n' % ("K" * 32))
+    rc, lines, err = doctor(config, capsys)
+    assert rc == 2 and len(lines) == 1 and len(err.splitlines()) == 1
+    assert "sets none of mchid, serial, private_key" in err and "K" * 32 not in err + "\n".join(lines)
+
+
+def test_a_partial_environment_is_still_checked(monkeypatch: pytest.MonkeyPatch,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """Naming the merchant at all makes a config to check: each missing piece is its own ✗ line (exit 1)."""
+    clear_environment(monkeypatch)
+    monkeypatch.setenv("WECHATPAY_MCHID", "1230000109")
+    rc = main(["doctor", "--offline"])
+    lines = capsys.readouterr().out.splitlines()
+    assert rc == 1 and line(lines, "config loads").startswith("✓") and "`serial` is missing" in "\n".join(lines)
+
+
+@pytest.mark.parametrize("certs", ["own", "none", "certificate"])
+def test_a_public_key_only_merchant_is_never_told_to_download_certificates(
+        certs: str, pk_only_sb: Sandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """v3/certificates answers 404 RESOURCE_NOT_EXISTS: `certificates download` can only fail; the advice is the
+    public key (its id and file from the merchant platform) in [certs]."""
+    config = write_config(pk_only_sb, tmp_path, certs="own" if certs == "own" else "none")
+    if certs == "certificate":
+        config.write_text(config.read_text() + f"{pk_only_sb.platform_certificate_serial} = cert.pem\n")
+    rc, lines, _ = doctor(config, capsys)
+    assert "certificates download" not in "\n".join(lines)
+    if certs == "own":
+        assert rc == 0, lines
+        return
+    assert rc == 1
+    for title in ("answers verify", "key mode matches the service"):
+        assert "under [certs]" in line(lines, title) and "merchant platform" in line(lines, title)
+    assert f"`{pk_only_sb.platform_public_key_id} = pub_key.pem`" in line(lines, "answers verify")
+
+
+def test_a_public_key_config_needs_no_served_certificate(sandbox: Sandbox, tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """The service also serves certificates (a merchant mid-migration): a public-key config needs none of them."""
+    rc, lines, _ = doctor(write_config(sandbox, tmp_path), capsys)
+    assert rc == 0 and "0 warnings" in lines[-1], lines
+    assert "certificates download" not in "\n".join(lines)
+    assert line(lines, "configured certificates are current").startswith("✓")
+
+
+def test_environment_advice_names_the_variable(pk_only_sb: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    write_config(pk_only_sb, tmp_path, certs="none")
+    clear_environment(monkeypatch)
+    for name, value in (("MCHID", pk_only_sb.mchid), ("SERIAL", pk_only_sb.merchant_serial),
+                        ("PRIVATE_KEY", str(tmp_path / "key.pem")), ("BASE_URI", pk_only_sb.base_uri)):
+        monkeypatch.setenv("WECHATPAY_" + name, value)
+    rc = main(["doctor"])
+    lines = capsys.readouterr().out.splitlines()
+    assert rc == 1 and "certificates download" not in "\n".join(lines)
+    assert "no platform key in WECHATPAY_CERTS" in line(lines, "key mode:")
+    assert "WECHATPAY_CERTS='PUB_KEY_ID_...=/path/pub_key.pem'" in line(lines, "key mode matches the service")
+
+
+def test_offline_without_a_platform_key_says_when_each_applies(pk_only_sb: Sandbox, tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    rc, lines, _ = doctor(write_config(pk_only_sb, tmp_path, certs="none"), capsys, "--offline")
+    mode = line(lines, "key mode:")
+    assert rc == 1 and mode.startswith("✗") and "in public-key mode add the WeChat Pay public key" in mode
+    assert "a merchant with platform certificates" in mode and "without --offline" in mode
+
+
+def test_the_config_timeout_bounds_the_service_check(sandbox: Sandbox, tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    with silent_server() as base_uri:
+        config = write_config(sandbox, tmp_path)
+        config.write_text(config.read_text().replace(f"base_uri = {sandbox.base_uri}",
+                                                     f"base_uri = {base_uri}\ntimeout = 0.5"))
+        started = time.monotonic()
+        rc, lines, err = doctor(config, capsys)
+        assert time.monotonic() - started < 5
+    assert rc == 1 and line(lines, "the service answers").startswith("✗") and "Traceback" not in err

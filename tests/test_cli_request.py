@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
+import socket
+import time
 from pathlib import Path
 from typing import Dict, Iterator, List, Tuple
 
@@ -11,7 +14,7 @@ import pytest
 
 from wechatpay_chain import Builder
 from wechatpay_chain.cli import main
-from wechatpay_chain.client.settings import load_config, read_settings, settings_from_env
+from wechatpay_chain.client.settings import ENVIRONMENT, load_config, read_settings, settings_from_env
 from wechatpay_chain.errors import InvalidArgumentError
 from wechatpay_chain.sandbox import Sandbox
 
@@ -210,3 +213,186 @@ def test_settings_repr_hides_secrets(sandbox: Sandbox, tmp_path: Path) -> None:
     settings = read_settings(write_config(sandbox, tmp_path))
     assert sandbox.apiv3_key not in repr(settings) and sandbox.secret not in repr(settings)
     assert settings.private_key == (tmp_path / "apiclient_key.pem").resolve() or settings.private_key is not None
+
+
+# -- issue 16: literal paths, --timeout, --security naming what a CLI user sets ---------------------------
+def test_a_path_is_sent_as_given_capitals_and_escapes_kept(sandbox: Sandbox, client: object, tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """`CLI-1` was sent as `c-l-i-1` (the chain's PHP segment normalisation) and `%43LI-1` as `%43-l-i-1`: 404."""
+    no = "CLI-" + secrets.token_hex(4).upper()
+    created = client.v3.pay.transactions.native.post(json=json.loads(order(sandbox, no)))  # type: ignore[attr-defined]
+    assert created.status_code == 200
+    config = write_config(sandbox, tmp_path)
+    for given in (no, "%43" + no[1:]):
+        rc, out, err = run(["request", "GET", f"v3/pay/transactions/out-trade-no/{given}", "--query",
+                            f"mchid={sandbox.mchid}", "--config", str(config)], capsys)
+        assert rc == 0, err
+        assert body_of(out)["out_trade_no"] == no  # type: ignore[index]
+        assert sandbox.requests[-1].target == f"/v3/pay/transactions/out-trade-no/{given}?mchid={sandbox.mchid}"
+    rc, out, err = run(["request", "GET", f"/v3/pay/transactions/out-trade-no/%43{no[1:]}?mchid={sandbox.mchid}",
+                        "--config", str(config)], capsys)  # a query in the URI is kept too
+    assert rc == 0 and body_of(out)["out_trade_no"] == no, err  # type: ignore[index]
+
+
+def test_a_lower_case_escape_is_sent_upper_cased(sandbox: Sandbox, client: object, tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    no = "Cli-" + secrets.token_hex(4)
+    client.v3.pay.transactions.native.post(json=json.loads(order(sandbox, no)))  # type: ignore[attr-defined]
+    rc, out, err = run(["request", "GET", f"v3/pay/transactions/out-trade-no/%43{no[1:]}", "--query",
+                        f"mchid={sandbox.mchid}", "--config", str(write_config(sandbox, tmp_path))], capsys)
+    assert rc == 0 and body_of(out)["out_trade_no"] == no, err  # type: ignore[index]
+    rc, out, err = run(["request", "GET", f"v3/pay/transactions/out-trade-no/%4{no[0].lower()}{no[1:]}", "--query",
+                        f"mchid={sandbox.mchid}", "--config", str(write_config(sandbox, tmp_path))], capsys)
+    assert rc == 1 and "ORDER_NOT_EXIST" in err  # %4c (an escape, upper-cased to %4C) is `L`: another order
+    assert sandbox.requests[-1].path == f"/v3/pay/transactions/out-trade-no/%4C{no[1:]}"
+
+
+@pytest.mark.parametrize("uri", ["v3/pay/transactions/id/{transaction_id}", "v3/pay/{+rest}", "v3/a}b"])
+def test_a_template_variable_in_the_path_is_refused_before_any_io(uri: str, sandbox: Sandbox, tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """The CLI has no way to give URI-template variables: a brace is refused, in one line naming the fix."""
+    config = write_config(sandbox, tmp_path)
+    seen = len(sandbox.requests)
+    rc, out, err = run(["request", "GET", uri, "--config", str(config)], capsys)
+    assert rc == 2 and out == "" and len(err.splitlines()) == 1 and "Traceback" not in err
+    assert "no URI-template variables" in err and "%7B" in err
+    assert len(sandbox.requests) == seen
+
+
+def test_apiv2_paths_route_to_apiv2_in_any_case(sandbox: Sandbox, tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    query = {"appid": APPID, "mch_id": sandbox.mchid, "out_trade_no": "NOPE"}
+    for uri in ("v2/pay/orderquery", "/V2/pay/orderquery"):
+        rc, out, err = run(["request", "POST", uri, "--xml", json.dumps(query),
+                            "--config", str(write_config(sandbox, tmp_path))], capsys)
+        assert rc == 1 and "ORDERNOTEXIST" in err, err
+        assert sandbox.requests[-1].target == "/pay/orderquery"
+
+
+def clear_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ENVIRONMENT:
+        monkeypatch.delenv(name, raising=False)
+
+
+@contextlib.contextmanager
+def silent_server() -> Iterator[str]:
+    """A loopback listener whose backlog completes each TCP handshake; nothing ever reads or answers."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}/"
+
+
+def silent_config(sb: Sandbox, root: Path, base_uri: str, extra: str = "") -> Path:
+    """`sb`'s credentials with `base_uri` (a silent server), plus extra [wechatpay] lines."""
+    path = write_config(sb, root, "ini")
+    text = path.read_text().replace(f"base_uri = {sb.base_uri}", f"base_uri = {base_uri}\n{extra}".rstrip())
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("how", ["flag", "flag_pair", "config", "environment"])
+def test_a_silent_server_times_out_quickly(how: str, sandbox: Sandbox, tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str],
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """No --timeout, no `timeout` key, no WECHATPAY_TIMEOUT: a silent server held the CLI for 30 s."""
+    with silent_server() as base_uri:
+        argv = ["request", "GET", "v3/certificates"]
+        if how == "environment":
+            clear_environment(monkeypatch)
+            c = credentials(sandbox, tmp_path)
+            for name, value in (("MCHID", c["mchid"]), ("SERIAL", c["serial"]), ("BASE_URI", base_uri),
+                                ("PRIVATE_KEY", str(tmp_path / "apiclient_key.pem")),
+                                ("CERTS", f"{c['platform']}={tmp_path / 'platform.pem'}"), ("TIMEOUT", "0.5")):
+                monkeypatch.setenv("WECHATPAY_" + name, value)
+        else:
+            config = silent_config(sandbox, tmp_path, base_uri, "timeout = 0.5" if how == "config" else "")
+            argv += ["--config", str(config)]
+            argv += {"flag": ["--timeout", "0.5"], "flag_pair": ["--timeout", "2,0.5"]}.get(how, [])
+        started = time.monotonic()
+        rc, out, err = run(argv, capsys)
+        elapsed = time.monotonic() - started
+    assert rc == 3 and out == "" and "Traceback" not in err, err
+    assert elapsed < 5, elapsed
+    assert "timed out" in err.splitlines()[-1] or "timeout" in err.splitlines()[-1], err
+
+
+def test_the_timeout_flag_wins_over_the_config(sandbox: Sandbox, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    with silent_server() as base_uri:
+        config = silent_config(sandbox, tmp_path, base_uri, "timeout = 600")
+        started = time.monotonic()
+        rc, _, err = run(["request", "GET", "v3/certificates", "--timeout", "0.5", "--config", str(config)], capsys)
+        assert rc == 3 and time.monotonic() - started < 5, err
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "abc", "1,2,3", "nan", "inf", "1e9", ",", "2,", ""])
+def test_a_bad_timeout_is_a_usage_error_before_any_io(value: str, sandbox: Sandbox, tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str],
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    seen = len(sandbox.requests)
+    config = write_config(sandbox, tmp_path)
+    rc, out, err = run(["request", "GET", "v3/certificates", "--timeout", value, "--config", str(config)], capsys)
+    assert rc == 2 and out == "" and len(err.splitlines()) == 1, err
+    assert "--timeout must be seconds" in err and "CONNECT,READ" in err
+    if value:  # an empty setting is no setting (as every other key)
+        ini = silent_config(sandbox, tmp_path, sandbox.base_uri, f"timeout = {value}")
+        rc, out, err = run(["request", "GET", "v3/certificates", "--config", str(ini)], capsys)
+        assert rc == 2 and "`timeout` must be seconds" in err and len(err.splitlines()) == 1, err
+        clear_environment(monkeypatch)
+        monkeypatch.setenv("WECHATPAY_TIMEOUT", value)
+        rc, out, err = run(["request", "GET", "v3/certificates"], capsys)
+        assert rc == 2 and "WECHATPAY_TIMEOUT must be seconds" in err and len(err.splitlines()) == 1, err
+    assert len(sandbox.requests) == seen
+
+
+def test_help_names_timeout_and_the_literal_path(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["request", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--timeout SECONDS|CONNECT,READ" in text and "WECHATPAY_TIMEOUT" in text
+    assert "sent as given" in text and "WECHATPAY_MERCHANT_CERTIFICATE" in text
+
+
+REFUND = {"appid": APPID, "mch_id": "", "out_trade_no": "NOPE", "out_refund_no": "R1", "total_fee": 1,
+          "refund_fee": 1}
+
+
+@pytest.mark.parametrize("source", ["config", "environment"])
+def test_security_without_a_merchant_certificate_names_what_the_cli_user_sets(
+        source: str, sandbox: Sandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The message named Python syntax (`merchant={'cert': ...}`), which no config file or variable can hold."""
+    argv = ["request", "POST", "v2/secapi/pay/refund", "--security",
+            "--xml", json.dumps({**REFUND, "mch_id": sandbox.mchid})]
+    if source == "config":
+        argv += ["--config", str(write_config(sandbox, tmp_path))]
+    else:
+        clear_environment(monkeypatch)
+        c = credentials(sandbox, tmp_path)
+        monkeypatch.setenv("WECHATPAY_MCHID", c["mchid"])
+        monkeypatch.setenv("WECHATPAY_SECRET", c["secret"])
+        monkeypatch.setenv("WECHATPAY_BASE_URI", c["base_uri"])
+    seen = len(sandbox.requests)
+    rc, out, err = run(argv, capsys)
+    assert rc == 2 and out == "" and len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert "`merchant_certificate = /path/apiclient_cert.pem`" in err and "under [wechatpay]" in err
+    assert "merchant={" not in err and "merchant[" not in err
+    if source == "environment":  # no private key either: that is named too, as the user sets it
+        assert "WECHATPAY_MERCHANT_CERTIFICATE=/path/apiclient_cert.pem" in err
+        assert "WECHATPAY_PRIVATE_KEY=/path/apiclient_key.pem" in err and "`private_key = " in err
+    else:  # the environment is not read with --config: no variable is named
+        assert "private_key" not in err and "WECHATPAY_" not in err and argv[-1] in err
+    assert sandbox.secret not in err and len(sandbox.requests) == seen
+
+
+def test_the_library_names_the_merchant_config_key(sandbox: Sandbox) -> None:
+    client = sandbox.client()
+    try:
+        with pytest.raises(InvalidArgumentError) as info:
+            client.v2.secapi.pay.refund.post(xml={**REFUND, "mch_id": sandbox.mchid}, security=True)
+    finally:
+        client.get_driver().close()
+    message = str(info.value)
+    assert "config key `merchant`" in message and "merchant_certificate" in message
+    assert len(message.splitlines()) == 1

@@ -248,3 +248,45 @@ def test_settings_are_frozen() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         settings.mchid = "2"
 
+
+
+# ---- timeout (issue 16: a silent server held `wechatpay-chain request` for 30 s) -------------------------
+
+
+@pytest.mark.parametrize(
+    "name, line, expected",
+    [
+        ("t.toml", "timeout = 5", 5.0),
+        ("t.toml", "timeout = 2.5", 2.5),
+        ("t.toml", 'timeout = "3,10"', (3.0, 10.0)),
+        ("t.toml", "timeout = [3, 10.5]", (3.0, 10.5)),
+        ("t.ini", "timeout = 7", 7.0),
+        ("t.ini", "timeout = 3, 10", (3.0, 10.0)),
+    ],
+)
+def test_a_timeout_setting_reaches_the_client(keys: Path, name: str, line: str, expected: Any) -> None:
+    text = (TOML if name.endswith(".toml") else INI).replace("[certs]", f"{line}\n\n[certs]")
+    settings = read_settings(write(keys, name, text))
+    assert settings.timeout == expected
+    config = settings.factory_config()
+    assert config["timeout"] == expected
+    client = Builder.factory({**config, "handler": Recorder(TOKEN), "clock": lambda: NOW, "nonce": lambda: NONCE})
+    assert client.get_driver().config.timeout == expected
+
+
+def test_a_timeout_from_the_environment() -> None:
+    assert settings_from_env({"WECHATPAY_TIMEOUT": "4"}).timeout == 4.0
+    assert settings_from_env({"WECHATPAY_TIMEOUT": " 1.5 , 20 "}).timeout == (1.5, 20.0)
+    assert "timeout" not in settings_from_env({"WECHATPAY_TIMEOUT": ""}).factory_config()
+
+
+@pytest.mark.parametrize("value", ['"0"', "-1", '"abc"', '"1,2,3"', '"nan"', '"inf"', "1e9", "true", "[]", "[1, true]",
+                                   '{ a = 1 }', '"2,"'])
+def test_a_bad_timeout_setting_is_one_line_naming_the_key(keys: Path, value: str) -> None:
+    text = TOML.replace("[certs]", f"timeout = {value}\n\n[certs]")
+    with pytest.raises(InvalidArgumentError, match=r"`timeout` must be seconds \(0 < s <= 86400\) or CONNECT,READ") \
+            as info:
+        read_settings(write(keys, "bad.toml", text))
+    assert len(str(info.value).splitlines()) == 1 and APIV3 not in str(info.value)
+    with pytest.raises(InvalidArgumentError, match="^WECHATPAY_TIMEOUT must be seconds"):
+        settings_from_env({"WECHATPAY_TIMEOUT": value.strip('"')})

@@ -7,6 +7,7 @@ rest: is our signature accepted, how far is our clock, do answers verify, does t
 from __future__ import annotations
 
 import argparse
+import codecs
 import sys
 import time
 from email.utils import parsedate_to_datetime
@@ -23,7 +24,7 @@ from wechatpay_chain.errors import (
     VerificationError,
     WeChatPayError,
 )
-from wechatpay_chain.keys._certificates import PUBLIC_KEY_MODE_HINT, decrypt_certificates
+from wechatpay_chain.keys._certificates import decrypt_certificates
 from wechatpay_chain.keys._keyring import PUBLIC_KEY_ID_PREFIX, Keyring
 from wechatpay_chain.protocol._signature import UnknownSerialError, verify_signature
 from wechatpay_chain.protocol._v3 import prepare_v3
@@ -31,6 +32,8 @@ from wechatpay_chain.protocol._v3 import prepare_v3
 __all__ = ["add_doctor", "cmd_doctor", "Checklist", "DOCTOR_EXIT"]
 
 DOCTOR_EXIT = "exit codes: 0 every check passed (warnings, skips allowed); 1 a check failed; 2 no usable config"
+#: the settings that say which merchant this is: with none of them there is nothing to check (exit 2)
+_IDENTITY = ("mchid", "serial", "private_key")
 
 
 def add_doctor(parser: argparse.ArgumentParser) -> None:
@@ -45,14 +48,19 @@ class Checklist:
     def __init__(self, out: TextIO) -> None:
         self.out = out
         self.failed = self.passed = self.warned = self.skipped = 0
+        self.encoding: Optional[str] = None  # set when the stream cannot take every character (an ASCII console)
         try:
             "✓✗–".encode(out.encoding or "ascii")
             self.marks = {"ok": "✓", "fail": "✗", "warn": "!", "skip": "–"}
         except (UnicodeEncodeError, LookupError):
             self.marks = {"ok": "OK", "fail": "FAIL", "warn": "WARN", "skip": "SKIP"}
+            self.encoding = out.encoding if out.encoding and _known(out.encoding) else "ascii"
 
     def _line(self, kind: str, title: str, detail: str) -> None:
-        print(f"{self.marks[kind]} {title}" + (f": {detail}" if detail else ""), file=self.out, flush=True)
+        text = f"{self.marks[kind]} {title}" + (f": {detail}" if detail else "")
+        if self.encoding is not None:  # e.g. the merchant platform's menu names: '?' rather than a traceback
+            text = text.encode(self.encoding, "replace").decode(self.encoding)
+        print(text, file=self.out, flush=True)
 
     def ok(self, title: str, detail: str = "") -> None:
         self.passed += 1
@@ -71,6 +79,14 @@ class Checklist:
         self._line("skip", title, detail)
 
 
+def _known(encoding: str) -> bool:
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        return False
+    return True
+
+
 def _days_left(cert: Certificate) -> float:
     return (cert.not_after.timestamp() - time.time()) / 86400
 
@@ -85,7 +101,23 @@ def _validity(check: Checklist, title: str, cert: Certificate) -> None:
         check.ok(title, f"valid for {days:.0f} more days (until {cert.not_after:%Y-%m-%d})")
 
 
-def _local_checks(check: Checklist, settings: Any) -> Tuple[Any, Dict[str, Any]]:
+_WHERE_PUBLIC_KEY = "商户平台 > 账户中心 > API安全 > 微信支付公钥"
+
+
+def _certs_name(settings: Any) -> str:
+    """Where platform keys are configured, as this user configures them."""
+    return "WECHATPAY_CERTS" if settings.source == "environment" else "[certs]"
+
+
+def _public_key_advice(settings: Any, key_id: str = "PUB_KEY_ID_...") -> str:
+    """How a public-key-mode merchant configures its key (never a certificate download: that only 404s)."""
+    entry = (f"WECHATPAY_CERTS='{key_id}=/path/pub_key.pem'" if settings.source == "environment"
+             else f"`{key_id} = pub_key.pem` under [certs]")
+    what = "the public key id and pub_key.pem" if key_id == "PUB_KEY_ID_..." else "its pub_key.pem"
+    return f"add the WeChat Pay public key, {entry}, with {what} from the merchant platform ({_WHERE_PUBLIC_KEY})"
+
+
+def _local_checks(check: Checklist, settings: Any, offline: bool) -> Tuple[Any, Dict[str, Any]]:
     """Key material: (private key or None, {serial: loaded platform key or certificate})."""
     for name, what in (("mchid", "merchant id"), ("serial", "merchant certificate serial")):
         if getattr(settings, name):
@@ -94,7 +126,7 @@ def _local_checks(check: Checklist, settings: Any) -> Tuple[Any, Dict[str, Any]]
             check.fail(f"{what} is set", f"`{name}` is missing")
     key = _check_private_key(check, settings)
     _check_merchant_certificate(check, settings, key)
-    return key, _check_platform_keys(check, settings)
+    return key, _check_platform_keys(check, settings, offline)
 
 
 def _check_private_key(check: Checklist, settings: Any) -> Any:
@@ -137,7 +169,7 @@ def _check_merchant_certificate(check: Checklist, settings: Any, key: Any) -> No
     _validity(check, "merchant certificate validity", mine)
 
 
-def _check_platform_keys(check: Checklist, settings: Any) -> Dict[str, Any]:
+def _check_platform_keys(check: Checklist, settings: Any, offline: bool) -> Dict[str, Any]:
     """Each `[certs]` entry loads (a certificate under its own serial, and valid), and which key mode they make."""
     loaded: Dict[str, Any] = {}
     for serial, path in settings.certs.items():
@@ -163,9 +195,21 @@ def _check_platform_keys(check: Checklist, settings: Any) -> Dict[str, Any]:
     elif certs:
         check.ok("key mode", f"platform certificates ({', '.join(certs)})")
     elif not settings.certs:
-        check.fail("key mode", "no platform key in [certs]: configure the WeChat Pay public key (PUB_KEY_ID_...) "
-                   "or run `wechatpay-chain certificates download`")
+        _no_platform_key(check, settings, offline)
     return loaded
+
+
+def _no_platform_key(check: Checklist, settings: Any, offline: bool) -> None:
+    """Fails `key mode` with no key configured. Which key is needed depends on the merchant's mode, which only the
+    service tells: online, the checks below say (a public-key merchant is never sent to `certificates download`,
+    which can only 404 for it); offline, both are named with when each applies."""
+    missing = f"no platform key in {_certs_name(settings)}"
+    if not offline:
+        check.fail("key mode", f"{missing}: the checks against the service below tell which key this merchant needs")
+        return
+    check.fail("key mode", f"{missing}: in public-key mode {_public_key_advice(settings)}; a merchant with platform "
+               "certificates (v3/certificates answers 200) runs `wechatpay-chain certificates download` instead; "
+               "run doctor without --offline to tell which applies")
 
 
 def _skew(response: Any) -> Optional[float]:
@@ -197,9 +241,9 @@ def _remote_checks(check: Checklist, settings: Any, key: Any, loaded: Dict[str, 
     code = _error_code(response)
     _check_signature_accepted(check, settings, response, code)
     _check_clock(check, response)
-    _check_answer_verifies(check, response, loaded)
+    _check_answer_verifies(check, settings, response, loaded)
     if response.status_code == 404 and code == "RESOURCE_NOT_EXISTS":
-        _check_public_key_mode(check, loaded)
+        _check_public_key_mode(check, settings, loaded)
         return
     usable = _check_apiv3_key(check, settings, response)
     if usable is not None:
@@ -213,8 +257,9 @@ def _client_config(check: Checklist, settings: Any, key: Any, loaded: Dict[str, 
         return None
     base = settings.base_uri or DEFAULT_BASE_URI
     try:
+        timeout = {"timeout": settings.timeout} if settings.timeout is not None else {}
         return build_config({"mchid": settings.mchid, "serial": settings.serial, "privateKey": key,
-                             "certs": Keyring(loaded), "base_uri": base})
+                             "certs": Keyring(loaded), "base_uri": base, **timeout})
     except InvalidArgumentError as exc:
         check.fail("client config", one_line(exc))
         return None
@@ -269,15 +314,17 @@ def _check_clock(check: Checklist, response: Any) -> None:
         check.fail("clock", f"{round(skew):+d}s from the service: every answer is refused beyond 300s; sync the clock")
 
 
-def _check_answer_verifies(check: Checklist, response: Any, loaded: Dict[str, Any]) -> None:
+def _check_answer_verifies(check: Checklist, settings: Any, response: Any, loaded: Dict[str, Any]) -> None:
     """Checks the answer verifies as the client verifies every answer (`verify_signature`: the four headers,
-    the clock window, a configured platform key, the signature), or every answer will fail."""
+    the clock window, a configured platform key, the signature), or every answer will fail. An answer signed by
+    an unconfigured PUB_KEY_ID_ key means public-key mode (its key comes from the merchant platform); one signed
+    by a platform certificate means the service serves that certificate, so downloading it works."""
     try:
         signed = verify_signature(response.headers, response.content, now=time.time(), max_skew=_MAX_SKEW,
                                   keys=Keyring(loaded), subject="the answer")
     except UnknownSerialError as exc:
-        hint = ("add the WeChat Pay public key to [certs]" if exc.serial.startswith(PUBLIC_KEY_ID_PREFIX)
-                else "run `wechatpay-chain certificates download` and add it to [certs]")
+        hint = (_public_key_advice(settings, exc.serial) if exc.serial.startswith(PUBLIC_KEY_ID_PREFIX)
+                else f"run `wechatpay-chain certificates download` and add it to {_certs_name(settings)}")
         check.fail(_ANSWERS_VERIFY, f"signed by {exc.serial}, not configured: {hint}")
     except VerificationError as exc:
         check.fail(_ANSWERS_VERIFY, one_line(exc))
@@ -285,10 +332,12 @@ def _check_answer_verifies(check: Checklist, response: Any, loaded: Dict[str, An
         check.ok(_ANSWERS_VERIFY, signed.serial)
 
 
-def _check_public_key_mode(check: Checklist, loaded: Dict[str, Any]) -> None:
+def _check_public_key_mode(check: Checklist, settings: Any, loaded: Dict[str, Any]) -> None:
     """Checks a public key is configured when the service has no v3/certificates (public-key mode)."""
     if not any(s.startswith(PUBLIC_KEY_ID_PREFIX) for s in loaded):
-        check.fail("key mode matches the service", PUBLIC_KEY_MODE_HINT)
+        check.fail("key mode matches the service", "v3/certificates answers 404 RESOURCE_NOT_EXISTS: this merchant "
+                   "uses the WeChat Pay public key and has no platform certificate to download; "
+                   f"{_public_key_advice(settings)}")
     else:
         check.ok("key mode matches the service", "no platform certificates: public-key mode")
     check.skip(_APIV3, "cannot be checked this way in public-key mode (no v3/certificates); "
@@ -316,8 +365,13 @@ def _check_apiv3_key(check: Checklist, settings: Any, response: Any) -> Optional
 
 
 def _check_certificates_current(check: Checklist, usable: List[Certificate], loaded: Dict[str, Any]) -> None:
-    """Checks [certs] matches the certificates served: new ones must be added, stale ones soon stop verifying."""
+    """Checks [certs] matches the certificates served: new ones must be added, stale ones soon stop verifying.
+    A config without platform certificates is in public-key mode: the served ones are not needed there."""
     served = {c.serial_no for c in usable}
+    if all(s.startswith(PUBLIC_KEY_ID_PREFIX) for s in loaded):
+        if loaded:
+            check.ok(_CERTS_CURRENT, "none configured: public-key mode needs no platform certificate")
+        return
     stale = [s for s in loaded if not s.startswith(PUBLIC_KEY_ID_PREFIX) and s not in served]
     new = sorted(served - set(loaded))
     if new:
@@ -327,15 +381,29 @@ def _check_certificates_current(check: Checklist, usable: List[Certificate], loa
         check.warn(_CERTS_CURRENT, f"no longer served: {', '.join(stale)}")
 
 
+def _unusable(settings: Any) -> Optional[str]:
+    """Why there is nothing to check (a one-line reason), or None: no setting names the merchant."""
+    if any(getattr(settings, name) for name in _IDENTITY):
+        return None
+    if settings.source == "environment":
+        names = ", ".join(f"WECHATPAY_{name.upper()}" for name in _IDENTITY)
+        return f"no usable config: no --config FILE given and none of {names} is set"
+    return f"no usable config: {settings.source} sets none of {', '.join(_IDENTITY)} under [wechatpay]"
+
+
 def cmd_doctor(args: argparse.Namespace) -> int:
     check = Checklist(sys.stdout)
     try:
         settings = load_settings(args.config)
+        problem = _unusable(settings)
     except InvalidArgumentError as exc:
-        check.fail("config loads", one_line(exc))
+        problem = one_line(exc)
+    if problem is not None:
+        check.fail("config loads", problem)
+        say(f"doctor: {problem}")
         return 2
     check.ok("config loads", settings.source)
-    key, loaded = _local_checks(check, settings)
+    key, loaded = _local_checks(check, settings, args.offline)
     if args.offline:
         check.skip("the service accepts our signature", "--offline")
     else:

@@ -12,12 +12,12 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Dict, Optional, TextIO
+from typing import Any, Dict, Optional, Sequence, TextIO, Tuple
 
 from wechatpay_chain.client._chain import Builder
-from wechatpay_chain.client._config import DEFAULT_BASE_URI, build_config, user_agent
+from wechatpay_chain.client._config import DEFAULT_BASE_URI, DEFAULT_TIMEOUT, build_config, user_agent
 from wechatpay_chain.client._driver import run
-from wechatpay_chain.client.settings import read_settings, settings_from_env
+from wechatpay_chain.client.settings import ENVIRONMENT, parse_timeout, read_settings, settings_from_env
 from wechatpay_chain.crypto._pem import PemUtil
 from wechatpay_chain.crypto._rsa import Rsa
 from wechatpay_chain.crypto._symmetric import check_apiv3_key
@@ -50,11 +50,12 @@ __all__ = [
 DOWNLOAD_EXIT = "exit codes: 0 saved; 1 download, decryption or verification failed (nothing written); 2 usage"
 REQUEST_EXIT = (
     "exit codes: 0 HTTP 2xx; 1 API error (4xx/5xx, APIv2 FAIL); 2 usage or config error; "
-    "3 verification or transport error"
+    "3 verification or transport error (a timeout too)"
 )
 ENV_HELP = (
     "without --config: WECHATPAY_MCHID, WECHATPAY_SERIAL, WECHATPAY_PRIVATE_KEY (path), WECHATPAY_CERTS "
-    "('SERIAL=path,...'), WECHATPAY_APIV3_KEY, WECHATPAY_SECRET, WECHATPAY_BASE_URI"
+    "('SERIAL=path,...'), WECHATPAY_APIV3_KEY, WECHATPAY_SECRET, WECHATPAY_BASE_URI, "
+    "WECHATPAY_MERCHANT_CERTIFICATE (path), WECHATPAY_TIMEOUT (seconds or 'CONNECT,READ')"
 )
 
 
@@ -170,12 +171,19 @@ def add_request(parser: argparse.ArgumentParser) -> None:
     parser.epilog = f"{REQUEST_EXIT}. {ENV_HELP}."
     parser.add_argument("method", metavar="METHOD", type=str.upper,
                         choices=("GET", "POST", "PUT", "PATCH", "DELETE"), help="GET, POST, PUT, PATCH or DELETE")
-    parser.add_argument("uri", metavar="URI", help="e.g. v3/pay/transactions/id/4200... or v2/pay/orderquery")
+    parser.add_argument("uri", metavar="URI", help="e.g. v3/pay/transactions/id/4200... or v2/pay/orderquery; "
+                        "sent as given: capitals and %%XX escapes are kept (no chain normalisation), "
+                        "no {template} variables")
     parser.add_argument("--json", metavar="JSON|@FILE", help="the JSON body (APIv3)")
     parser.add_argument("--xml", metavar="JSON|@FILE", help="the APIv2 fields as a JSON object (sent as signed XML)")
     parser.add_argument("--query", action="append", metavar="K=V|JSON", help="query parameters (repeatable)")
     parser.add_argument("--header", action="append", metavar="K:V", help="an extra request header (repeatable)")
-    parser.add_argument("--security", action="store_true", help="APIv2: send the merchant certificate (mTLS)")
+    parser.add_argument("--security", action="store_true",
+                        help="APIv2: send the merchant certificate (mTLS); needs merchant_certificate and "
+                        "private_key (WECHATPAY_MERCHANT_CERTIFICATE, WECHATPAY_PRIVATE_KEY)")
+    parser.add_argument("--timeout", metavar="SECONDS|CONNECT,READ",
+                        help="give up after this many seconds (e.g. 5, or 3,10 for connect and read); default: the "
+                        f"config's `timeout` (WECHATPAY_TIMEOUT), else {DEFAULT_TIMEOUT[0]:g},{DEFAULT_TIMEOUT[1]:g}")
     parser.add_argument("--config", metavar="FILE", help="credentials file (TOML or INI); default: environment")
 
 
@@ -204,8 +212,20 @@ def _options(args: argparse.Namespace) -> Dict[str, Any]:
                           for k, v in xml.items()}
     if args.security:
         options["security"] = True
+    if args.timeout is not None:
+        options["timeout"] = parse_timeout(args.timeout, "--timeout")
+    query = _query(args.query or ())
+    if query:
+        options["query"] = query
+    headers = _headers(args.header or ())
+    if headers:
+        options["headers"] = headers
+    return options
+
+
+def _query(items: Sequence[str]) -> Dict[str, Any]:
     query: Dict[str, Any] = {}
-    for item in args.query or ():
+    for item in items:
         if item.lstrip().startswith("{"):
             doc = _document(item, "--query")
             if not isinstance(doc, dict):
@@ -216,17 +236,50 @@ def _options(args: argparse.Namespace) -> Dict[str, Any]:
             if not sep or not key:
                 raise InvalidArgumentError(f"--query {item!r}: expected K=V or a JSON object")
             query[key] = value
-    if query:
-        options["query"] = query
+    return query
+
+
+def _headers(items: Sequence[str]) -> Dict[str, str]:
     headers: Dict[str, str] = {}
-    for item in args.header or ():
+    for item in items:
         key, sep, value = item.partition(":")
         if not sep or not key.strip():
             raise InvalidArgumentError(f"--header {item!r}: expected K:V")
         headers[key.strip()] = value.strip()
-    if headers:
-        options["headers"] = headers
-    return options
+    return headers
+
+
+def _literal_path(uri: str) -> Tuple[str, str]:
+    """(chain key, its `path` variable) that send `uri` as given: PHP's FAQ form `client['{+path}']`, whose
+    reserved expansion keeps capitals, `/`, `?` and %XX escapes, where `client.chain(uri)` would apply the chain's
+    segment normalisation (`CLI-1` -> `c-l-i-1`). A `v2/` prefix stays in the key: it routes to APIv2."""
+    path = uri.lstrip("/")
+    if "{" in path or "}" in path:
+        raise InvalidArgumentError(
+            "the URI has a '{' or '}': the CLI sends the path as given and takes no URI-template variables; "
+            "write the value itself into the path (a literal brace as %7B or %7D)"
+        )
+    prefix = path[:3] if path[:3].lower() == "v2/" else ""
+    return prefix + "{+path}", path[len(prefix):]
+
+
+_ENV_OF = {setting: variable for variable, setting in ENVIRONMENT.items()}
+_MTLS_FILES = (("merchant_certificate", "apiclient_cert.pem"), ("private_key", "apiclient_key.pem"))
+
+
+def _check_security(settings: Any) -> None:
+    """`--security` (APIv2 mTLS) needs the merchant certificate and its key, named as this CLI user sets them: the
+    config-file keys with --config (the environment is not read then), else the WECHATPAY_* variables."""
+    missing = [(name, file) for name, file in _MTLS_FILES if getattr(settings, name) is None]
+    if not missing:
+        return
+    keys = " and ".join(f"`{name} = /path/{file}`" for name, file in missing)
+    if settings.source == "environment":
+        variables = " and ".join(f"{_ENV_OF[name]}=/path/{file}" for name, file in missing)
+        where = f"set {variables} (or give --config FILE with {keys} under [wechatpay])"
+    else:
+        where = f"set {keys} under [wechatpay] in {settings.source}"
+    raise InvalidArgumentError(f"--security (APIv2 mTLS) needs the merchant certificate and its key: {where}")
 
 
 def load_settings(path: Optional[str]) -> Any:
@@ -259,14 +312,17 @@ def _print_response(response: Any, out: TextIO) -> None:
 def cmd_request(args: argparse.Namespace) -> int:
     try:
         options = _options(args)
-        client = Builder.factory(load_settings(args.config).factory_config())
+        key, options["path"] = _literal_path(args.uri)
+        settings = load_settings(args.config)
+        if args.security and key.startswith(("v2/", "V2/")):  # APIv3 calls take no client certificate
+            _check_security(settings)
+        client = Builder.factory(settings.factory_config())
     except InvalidArgumentError as exc:
         return _fail("request", exc, 2)
-    uri = args.uri.lstrip("/")
     driver = client.get_driver()
-    say(f"{args.method} {driver.config.base_uri}{uri} ...")
+    say(f"{args.method} {driver.config.base_uri}{args.uri.lstrip('/')} ...")
     try:
-        response = getattr(client.chain(uri), args.method.lower())(options)
+        response = getattr(client[key], args.method.lower())(options)
     except ApiError as exc:
         if exc.response is not None:
             _print_response(exc.response, sys.stdout)

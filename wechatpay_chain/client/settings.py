@@ -4,8 +4,9 @@
     client = Builder.factory(cfg)
 
 Both formats hold the same keys: a `[wechatpay]` section (mchid, serial, private_key, apiv3_key,
-secret, base_uri, merchant_certificate) and a `[certs]` section mapping platform serials and
-`PUB_KEY_ID_...` ids to PEM files. Relative paths are relative to the config file. TOML needs
+secret, base_uri, merchant_certificate, timeout) and a `[certs]` section mapping platform serials and
+`PUB_KEY_ID_...` ids to PEM files. `timeout` is seconds (`10`, `2.5`) or `CONNECT,READ` seconds (`"3,10"`;
+TOML may also write `[3, 10]`). Relative paths are relative to the config file. TOML needs
 Python 3.11+ (tomllib) or the `tomli` package; INI (configparser) works everywhere.
 """
 
@@ -17,13 +18,14 @@ import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional, Union
+from typing import Any, Dict, List, Mapping, Optional, Union
 
-from wechatpay_chain.client._config import Secret
+from wechatpay_chain.client._config import MAX_TIMEOUT, Secret
 from wechatpay_chain.crypto._rsa import Rsa, not_a_path, shown_path
 from wechatpay_chain.errors import InvalidArgumentError
+from wechatpay_chain.models import Timeout
 
-__all__ = ["Settings", "read_settings", "settings_from_env", "load_config", "ENVIRONMENT"]
+__all__ = ["Settings", "read_settings", "settings_from_env", "load_config", "parse_timeout", "ENVIRONMENT"]
 
 #: environment variable -> setting (WECHATPAY_CERTS is 'SERIAL=path,SERIAL=path')
 ENVIRONMENT = {
@@ -35,8 +37,9 @@ ENVIRONMENT = {
     "WECHATPAY_SECRET": "secret",
     "WECHATPAY_BASE_URI": "base_uri",
     "WECHATPAY_MERCHANT_CERTIFICATE": "merchant_certificate",
+    "WECHATPAY_TIMEOUT": "timeout",
 }
-_SCALARS = ("mchid", "serial", "private_key", "apiv3_key", "secret", "base_uri", "merchant_certificate")
+_SCALARS = ("mchid", "serial", "private_key", "apiv3_key", "secret", "base_uri", "merchant_certificate", "timeout")
 _SECRET = {"apiv3_key", "secret"}
 
 
@@ -52,12 +55,13 @@ class Settings:
     secret: Optional[Secret[str]] = field(default=None, repr=False)
     base_uri: Optional[str] = None
     merchant_certificate: Optional[Path] = None
+    timeout: Optional[Timeout] = None
     source: str = "environment"
 
     def factory_config(self) -> Dict[str, Any]:
         """The Builder.factory dict: the private key loaded, each cert/public key file read (not yet parsed)."""
         config: Dict[str, Any] = {}
-        for name in ("mchid", "serial", "apiv3_key", "secret", "base_uri"):
+        for name in ("mchid", "serial", "apiv3_key", "secret", "base_uri", "timeout"):
             value = getattr(self, name)
             if value:
                 config[name] = value.reveal() if isinstance(value, Secret) else value
@@ -68,6 +72,34 @@ class Settings:
         if self.merchant_certificate is not None and self.private_key is not None:
             config["merchant"] = {"cert": str(self.merchant_certificate), "key": str(self.private_key)}
         return config
+
+
+_TIMEOUT_FORMS = f"seconds (0 < s <= {MAX_TIMEOUT:g}) or CONNECT,READ seconds, e.g. 10 or 3,10"
+
+
+def parse_timeout(value: Any, what: str) -> Timeout:
+    """`10`, `2.5`, `"3,10"` (or a TOML `[3, 10]`) -> what `Builder.factory` takes as `timeout`: seconds, or a
+    (connect, read) pair. Anything else is one InvalidArgumentError naming `what` (the value is not echoed)."""
+    parts = value.split(",") if isinstance(value, str) else value if isinstance(value, list) else [value]
+    numbers: List[float] = []
+    for part in parts:
+        number: Optional[float] = None
+        if isinstance(part, (int, float)) and not isinstance(part, bool):
+            number = float(part)
+        elif isinstance(part, str) and part.strip():
+            try:
+                number = float(part.strip())
+            except ValueError:
+                pass
+        if number is None or not 0 < number <= MAX_TIMEOUT:  # NaN fails the comparison too
+            break
+        numbers.append(number)
+    else:
+        if len(numbers) == 1:
+            return numbers[0]
+        if len(numbers) == 2:
+            return numbers[0], numbers[1]
+    raise InvalidArgumentError(f"{what} must be {_TIMEOUT_FORMS}")
 
 
 def _read_text(path: Path) -> Union[str, OSError, UnicodeDecodeError]:
@@ -116,6 +148,9 @@ def _build(values: Mapping[str, Any], certs: Mapping[str, Any], base: Optional[P
             continue
         if isinstance(value, int) and not isinstance(value, bool) and name == "mchid":
             value = str(value)
+        if name == "timeout":
+            out[name] = parse_timeout(value, "WECHATPAY_TIMEOUT" if source == "environment" else f"{source}: `timeout`")
+            continue
         if not isinstance(value, str):
             raise InvalidArgumentError(f"{source}: `{name}` must be a string")
         if name in ("private_key", "merchant_certificate"):
@@ -216,7 +251,8 @@ def read_settings(path: Union[str, os.PathLike[str]]) -> Settings:
 
 
 def settings_from_env(environ: Optional[Mapping[str, str]] = None) -> Settings:
-    """WECHATPAY_MCHID, _SERIAL, _PRIVATE_KEY (path), _CERTS ('SERIAL=path,...'), _APIV3_KEY, _SECRET, _BASE_URI."""
+    """WECHATPAY_MCHID, _SERIAL, _PRIVATE_KEY (path), _CERTS ('SERIAL=path,...'), _APIV3_KEY, _SECRET, _BASE_URI,
+    _MERCHANT_CERTIFICATE (path), _TIMEOUT (seconds, or 'CONNECT,READ')."""
     env = os.environ if environ is None else environ
     values = {setting: env[name] for name, setting in ENVIRONMENT.items() if env.get(name) and setting != "certs"}
     certs: Dict[str, str] = {}

@@ -37,7 +37,8 @@ __all__ = [
 CERTIFICATES_PATH = "v3/certificates"
 PUBLIC_KEY_MODE_HINT = (
     "this merchant uses the WeChat Pay public key (PUB_KEY_ID_...) mode: configure "
-    "certs={'PUB_KEY_ID_...': public key} instead of downloading platform certificates"
+    "certs={'PUB_KEY_ID_...': public key} instead of downloading platform certificates (in a config file for "
+    "the CLI: `PUB_KEY_ID_... = pub_key.pem` under [certs]; the key is in the merchant platform, API security)"
 )
 #: a flow that yields requests (and sleeps) and returns T
 

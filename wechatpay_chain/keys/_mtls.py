@@ -143,7 +143,9 @@ def _materialise(merchant: Mapping[str, Any]) -> Tuple[Optional[str], Optional[s
     key, key_pass = _split(_reveal(merchant, "key"), passphrase)
     if cert is None:
         raise InvalidArgumentError(
-            "security=True needs the merchant certificate: config `merchant={'cert': ..., 'key': ...}`"
+            "security=True needs the merchant certificate: the config key `merchant`, e.g. "
+            "{'cert': 'apiclient_cert.pem', 'key': 'apiclient_key.pem'} (in a config file for load_config or the "
+            "CLI: `merchant_certificate`, with `private_key`)"
         )
     cert_bytes, cert_path = _read(cert, "cert")
     files: Dict[str, bytes] = {}
