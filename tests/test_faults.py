@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Type
 
 import pytest
+import requests
 
 from wechatpay_chain import Sensitive
 from wechatpay_chain.errors import (
@@ -30,6 +31,7 @@ HUGE = 5_000_000
 TIMEOUT = 0.5
 MARGIN = 0.5
 HEADERS = ("Wechatpay-Nonce", "Wechatpay-Serial", "Wechatpay-Signature", "Wechatpay-Timestamp")
+SIGNATURE_TYPE = ("Wechatpay-Signature-Type", "WECHATPAY2-SHA256-RSA2048")
 
 
 def unique(prefix: str) -> str:
@@ -147,6 +149,7 @@ SCENARIOS = [
                  _verification)
         for h in HEADERS
     ],
+    Scenario("missing_Wechatpay-Signature-Type", "missing_header", {"name": SIGNATURE_TYPE[0]}),  # optional
     Scenario("tampered_body", "tampered_body", {}, VerificationError, "does not verify", _verification),
     Scenario("unknown_serial", "unknown_serial", {}, VerificationError, "not a known platform serial",
              _verification),
@@ -188,6 +191,39 @@ def test_fault_gives_the_documented_error_then_the_client_recovers(
     assert len(sb.faults) == 0  # consumed by exactly the one request it broke
     for _ in range(3):  # same client, same pool (and, async, same loop/session): not poisoned
         assert call.seed().status_code == 200
+
+
+@pytest.mark.parametrize("fault, params, present", [
+    ("missing_header", {"name": "Wechatpay-Signature-Type"}, False),
+    ("missing_header", {"name": "wechatpay-signature-type"}, False),
+    ("missing_header", {}, True),  # the signature goes, its type stays: exactly the one header asked for is missing
+    ("missing_header", {"name": "Wechatpay-Nonce"}, True),
+    ("bad_signature", {}, True),
+    ("tampered_body", {}, True),
+    ("unknown_serial", {}, True),
+    ("clock_skew", {"seconds": 240}, True),
+    ("status", {"code": 500}, True),  # a signed error answer
+    ("huge", {"size": 2000}, True),
+    ("non_json", {"status": 502}, False),  # a gateway page: no signature, no type
+], ids=str)
+def test_signature_type_under_each_fault(sb: Sandbox, fault: str, params: Dict[str, Any], present: bool) -> None:
+    """Every answer carrying Wechatpay-Signature carries Wechatpay-Signature-Type (it never did), and
+    missing_header(name=...) can still take it away."""
+    url = sb.base_uri + SEED
+    assert requests.post(url, json={}, timeout=5).headers.get(SIGNATURE_TYPE[0]) == SIGNATURE_TYPE[1]  # signed 401
+    sb.inject(fault, path=SEED_PATH, **params)
+    try:
+        r = requests.post(url, json={}, timeout=5)
+    finally:
+        sb.clear_faults()
+    assert r.headers.get(SIGNATURE_TYPE[0]) == (SIGNATURE_TYPE[1] if present else None), dict(r.headers)
+    if fault != "missing_header":
+        assert ("Wechatpay-Signature" in r.headers) == present
+
+
+def test_the_client_gets_the_signature_type(sb: Sandbox, through: Callable[..., Caller]) -> None:
+    """Through `post` and `post_async`: the verified response shows the type the real service sends."""
+    assert through(timeout=5).seed().headers[SIGNATURE_TYPE[0]] == SIGNATURE_TYPE[1]
 
 
 def test_slow_answer_times_out_within_the_timeout(sb: Sandbox, through: Callable[..., Caller]) -> None:

@@ -72,6 +72,7 @@ def assert_signed(sb: Sandbox, r: requests.Response) -> None:
     h = r.headers
     for name in ("Wechatpay-Nonce", "Wechatpay-Serial", "Wechatpay-Signature", "Wechatpay-Timestamp", "Request-ID"):
         assert h.get(name), name
+    assert h.get("Wechatpay-Signature-Type") == "WECHATPAY2-SHA256-RSA2048"  # as the real service sends it
     assert h["Wechatpay-Serial"] == sb.platform_public_key_id
     assert abs(int(h["Wechatpay-Timestamp"]) - time.time()) < 5
     message = f"{h['Wechatpay-Timestamp']}\n{h['Wechatpay-Nonce']}\n".encode() + r.content + b"\n"
@@ -234,6 +235,36 @@ def test_seed_call(sandbox: Sandbox, client: Any, call: Any, form: str) -> None:
     got = call(client.v3.payrollCard.authentications._authenticate_number_, "get",
                authenticate_number=number, query={"sub_mchid": "1900000109"})
     assert got.json()["authenticate_state"] == "AUTHENTICATE_PROCESSING"
+
+
+def test_pre_order_with_auth_answers_the_documented_fields(sandbox: Sandbox, client: Any, call: Any) -> None:
+    """It answered only token and expires_in; the documented answer has six fields (as pre-order has)."""
+    number = unique("six")
+    sent = seed(number, openid="oUpF8uMuAJO_M2pxb1Q9zNjWeS6o", sub_mchid="1900000222")
+    got = call(client.v3.payrollCard.authentications.preOrderWithAuth, "post", json=sent).json()
+    assert list(got) == ["authenticate_number", "openid", "mchid", "sub_mchid", "token", "expires_in"]
+    assert (got["authenticate_number"], got["openid"], got["sub_mchid"]) == (
+        number, "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o", "1900000222")
+    assert got["mchid"] == sandbox.mchid and got["expires_in"] == 1800 and len(got["token"]) >= 32
+
+
+def test_signed_answers_carry_the_signature_type(sandbox: Sandbox, client: Any, call: Any) -> None:
+    """Answers had no Wechatpay-Signature-Type (only notifications did); wechatpayv3 refuses such answers.
+    Every answer that carries Wechatpay-Signature carries it; an unsigned one carries neither."""
+    r = call(client[SEED], "post", json=seed(unique("type")))
+    assert r.headers["Wechatpay-Signature-Type"] == "WECHATPAY2-SHA256-RSA2048"
+    for answer in (raw(sandbox, "GET", "/v3/certificates", auth=False),  # 401 SIGN_ERROR, signed
+                   raw(sandbox, "GET", "/v3/no/such/thing"),  # 404, signed
+                   raw(sandbox, "GET", "/v3/certificates")):  # 200
+        assert answer.headers["Wechatpay-Signature"]
+        assert answer.headers["Wechatpay-Signature-Type"] == "WECHATPAY2-SHA256-RSA2048"
+    sandbox.inject("non_json", path="/v3/certificates")  # an unsigned gateway page
+    page = raw(sandbox, "GET", "/v3/certificates")
+    assert "Wechatpay-Signature" not in page.headers and "Wechatpay-Signature-Type" not in page.headers
+    text, _ = v2(sandbox, "pay/orderquery", {"appid": "wx1", "out_trade_no": "none"})  # APIv2: signed in the XML
+    assert text.startswith("<xml>")
+    v2_answer = requests.post(sandbox.base_uri + "pay/orderquery", data=b"<xml></xml>", timeout=10)
+    assert "Wechatpay-Signature-Type" not in v2_answer.headers
 
 
 def test_tokens_and_pre_order(client: Any, call: Any) -> None:

@@ -65,6 +65,9 @@ def add_sandbox(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mode", choices=("public_key", "certificate"), default="public_key",
                         help="sign answers with the PUB_KEY_ID_ key (default) or the platform certificate")
     parser.add_argument("--mchid", help="merchant id (default 1230000109)")
+    parser.add_argument("--notify-host", metavar="HOST", action="append", default=[], dest="notify_hosts",
+                        help="also send notifications to this host (repeatable); by default only loopback hosts "
+                             "(localhost, 127.0.0.0/8, ::1) get them, others are skipped with a warning")
 
 
 def _port(text: str) -> int:
@@ -111,6 +114,7 @@ def _replace(path: Path, text: str, mode: int) -> None:
 
 async def _serve(args: argparse.Namespace) -> int:
     from wechatpay_chain.sandbox import Sandbox  # aiohttp.web loads only for the sandbox commands
+    from wechatpay_chain.sandbox._console import console_logging
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -119,25 +123,32 @@ async def _serve(args: argparse.Namespace) -> int:
             loop.add_signal_handler(signum, stop.set)
         except (NotImplementedError, RuntimeError, ValueError):  # Windows: Ctrl-C raises KeyboardInterrupt
             pass
-    async with Sandbox(args.host, args.port, mode=args.mode, mchid=args.mchid) as sb:
-        print(sb.base_uri, flush=True)
-        print(f"  mchid {sb.mchid}, merchant serial {sb.merchant_serial}", flush=True)
-        print(f"  answers signed by {sb.platform_serial} ({sb.mode})", flush=True)
-        if args.credentials:
-            write_credentials(sb, args.credentials)
-            print(f"  credentials written to {args.credentials}/ (sandbox.json, *.pem)", flush=True)
-        print("  serving until SIGINT/SIGTERM (Ctrl-C)", flush=True)
-        await stop.wait()
+    sb = Sandbox(args.host, args.port, mode=args.mode, mchid=args.mchid, notify_hosts=args.notify_hosts)
+    with console_logging(sys.stderr):  # one line per request served to stderr, never a key or a body
+        async with sb:
+            print(sb.base_uri, flush=True)
+            print(f"  mchid {sb.mchid}, merchant serial {sb.merchant_serial}", flush=True)
+            print(f"  answers signed by {sb.platform_serial} ({sb.mode})", flush=True)
+            hosts = ", ".join(sorted(sb.notify_hosts))
+            print(f"  notifications go to loopback hosts{' and ' + hosts if hosts else ' only'}", flush=True)
+            print(f"  admin: {sb.base_uri}_sandbox/ (requests, faults, orders/{{out_trade_no}}/pay)", flush=True)
+            if args.credentials:
+                write_credentials(sb, args.credentials)
+                print(f"  credentials written to {args.credentials}/ (sandbox.json, *.pem)", flush=True)
+            print("  serving until SIGINT/SIGTERM (Ctrl-C)", flush=True)
+            await stop.wait()
     print("  stopped", flush=True)
     return 0
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
-    """Serve a sandbox until SIGINT/SIGTERM; prints its base_uri first."""
+    """Serve a sandbox until SIGINT/SIGTERM; prints its base_uri first, then a line per request to stderr."""
     try:
         return asyncio.run(_serve(args))
     except OSError as exc:
         return _fail(f"sandbox cannot listen on {args.host}:{args.port}: {exc.strerror or exc}")
+    except ValueError as exc:  # a bad --notify-host, refused before listening
+        return _fail(f"sandbox: {exc}")
 
 
 #: name -> (help, add_arguments, command). A new subcommand is one row here.

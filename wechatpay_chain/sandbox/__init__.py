@@ -2,6 +2,8 @@
 
     from wechatpay_chain.sandbox import Sandbox
 
+Notifications (`Sandbox.pay`) go to loopback hosts only unless `Sandbox(notify_hosts=[...])` lists more;
+test code in any language drives the sandbox over HTTP under `/_sandbox/` (request log, pay, faults).
 
 Importing this package imports aiohttp; ``import wechatpay_chain`` alone never does.
 """
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 from wechatpay_chain.sandbox._faults import KINDS as FAULTS
 from wechatpay_chain.sandbox._identity import Identity
+from wechatpay_chain.sandbox._notify import Delivery
 from wechatpay_chain.sandbox._server import Recorded, Sandbox
 
-__all__ = ["Sandbox", "Recorded", "Identity", "FAULTS"]
+__all__ = ["Sandbox", "Recorded", "Delivery", "Identity", "FAULTS"]

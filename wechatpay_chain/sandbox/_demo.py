@@ -72,7 +72,8 @@ class _Printer:
             self.line(f"     {name}: {_short(ciphertext, 16)!r} ({len(ciphertext)} chars of RSA-OAEP, {ok})")
         signer = response.headers.get("Wechatpay-Serial", "")
         self.line(f"  <- HTTP {response.status_code}, signature verified ({signer})")
-        self.line(f"     {json.dumps(response.json(), ensure_ascii=True)}")
+        pairs = [f"{json.dumps(k)}: {json.dumps(v, ensure_ascii=True)}" for k, v in response.json().items()]
+        self.line("     {" + ",\n      ".join(pairs) + "}")  # a pair a line: the console stays 100 wide
 
 
 def _check(sb: Sandbox, response: Response) -> Recorded:

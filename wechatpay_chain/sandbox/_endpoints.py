@@ -43,6 +43,8 @@ _TRADE_STATE_DESC = {"NOTPAY": "订单未支付", "SUCCESS": "支付成功", "CL
 _IMAGE = ({"jpg", "jpeg", "png", "bmp"}, 2 * 1024 * 1024)
 _VIDEO = ({"avi", "wmv", "mpeg", "mp4", "mov", "mkv", "flv", "f4v", "m4v", "rmvb"}, 5 * 1024 * 1024)
 _KEEP = 1000  # bounded stores (bill tokens, media)
+#: how many days back a trade bill can be asked for (a day with no order has an empty bill), as at WeChat Pay
+BILL_DAYS = 90
 _BILL_DATE = {"field": "bill_date", "location": "query"}
 BILL_HEADER = [
     "交易时间", "公众账号ID", "商户号", "特约商户号", "设备号", "微信订单号", "商户订单号", "用户标识", "交易类型",
@@ -146,7 +148,6 @@ class V3Api:
         self.refunds: Dict[str, Dict[str, Any]] = {}
         self.bills: OrderedDict[str, tuple[bytes, str]] = OrderedDict()
         self.media: OrderedDict[str, bytes] = OrderedDict()
-        self.started = datetime.now(CST).date()
 
     def endpoints(self) -> List[Endpoint]:
         kinds = ("jsapi", "native", "app", "h5")
@@ -335,7 +336,7 @@ class V3Api:
             raise Rejection(400, "PARAM_ERROR", f"bill_date({text[:16]}) 格式错误", _BILL_DATE) from None
         if day > datetime.now(CST).date():
             raise Rejection(400, "PARAM_ERROR", "账单日期不能晚于今天", _BILL_DATE)
-        if day < self.started:
+        if day < datetime.now(CST).date() - timedelta(days=BILL_DAYS):  # the service keeps three months of bills
             raise Rejection(400, "NO_STATEMENT_EXIST", "账单文件不存在")
         return day
 

@@ -92,9 +92,17 @@ class FaultBook:
                     return fault
         return None
 
-    def clear(self) -> None:
+    def clear(self) -> int:
+        """Forget every fault; how many there were."""
         with self._lock:
+            count = len(self._faults)
             self._faults.clear()
+        return count
+
+    def snapshot(self) -> List[Fault]:
+        """Copies of the faults still waiting, in the order they apply."""
+        with self._lock:
+            return [Fault(f.kind, f.times, f.path, dict(f.params)) for f in self._faults]
 
     def __len__(self) -> int:
         with self._lock:

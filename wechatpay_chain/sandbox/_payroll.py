@@ -60,12 +60,16 @@ class PayrollCard:
         if not re.fullmatch(r"[0-9A-Za-z_\-|*@]{1,64}", doc["authenticate_number"]):
             raise param_error("/authenticate_number", "authenticate_number 须为 1-64 位数字、字母或 _-|*@")
         self._authentication(doc, "FROM_MINIPROGRAM")
-        return json_reply({"token": self._token(doc["openid"]), "expires_in": 1800})
+        return self._pre_order_reply(doc)
 
     def pre_order(self, call: Call) -> Reply:
         doc = call.json
         require(doc, "openid", "appid", "sub_mchid", "authenticate_number", "project_name", "employer_name")
         self._authentication(doc, "FROM_MINIPROGRAM")
+        return self._pre_order_reply(doc)
+
+    def _pre_order_reply(self, doc: Dict[str, Any]) -> Reply:
+        """The documented answer of both pre-order calls: the request's ids, the sandbox merchant, a token."""
         return json_reply({
             "authenticate_number": doc["authenticate_number"], "openid": doc["openid"], "mchid": self.sb.mchid,
             "sub_mchid": doc["sub_mchid"], "token": self._token(doc["openid"]), "expires_in": 1800,

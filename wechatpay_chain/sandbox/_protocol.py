@@ -238,13 +238,16 @@ def notification_body(transaction: Dict[str, Any], apiv3_key: str, created: str)
 
 
 def sign_headers(key: RsaKey, serial: str, body: bytes, timestamp: int, nonce: Optional[str] = None) -> Dict[str, str]:
-    """The four Wechatpay-* headers over `TIMESTAMP\\nNONCE\\nBODY\\n`."""
+    """The Wechatpay-* headers over `TIMESTAMP\\nNONCE\\nBODY\\n`: the four the signature needs, plus
+    `Wechatpay-Signature-Type` as the real service sends it (some SDKs, e.g. wechatpayv3, refuse an answer
+    without it)."""
     nonce = nonce or Formatter.nonce(32)
     message = Formatter.response(timestamp, nonce, body)  # the bytes of `body`, as the client verifies them
     return {
         "Wechatpay-Nonce": nonce,
         "Wechatpay-Serial": serial,
         "Wechatpay-Signature": Rsa.sign(message, key),
+        "Wechatpay-Signature-Type": SCHEME,
         "Wechatpay-Timestamp": str(timestamp),
     }
 

@@ -4,7 +4,9 @@
         client = sb.client()
         client.v3.payrollCard.authentications.preOrderWithAuth.post(json={...})
         sb.inject('bad_signature')              # the next answer is forged
-        sb.pay('order-1')                       # signed, encrypted TRANSACTION.SUCCESS to notify_url
+        sb.pay('order-1')                       # signed, encrypted TRANSACTION.SUCCESS to a loopback notify_url
+
+Other languages drive the same through the admin surface under `/_sandbox/` (see `_admin`).
 """
 
 from __future__ import annotations
@@ -18,18 +20,20 @@ from collections import deque
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable, Deque, Dict, Optional, Sequence, Tuple
+from typing import Any, Callable, Deque, Dict, FrozenSet, Iterable, Optional, Sequence, Tuple
 from urllib.parse import parse_qsl
 
-from aiohttp import ClientError, ClientSession, ClientTimeout, web
+from aiohttp import web
 from requests.structures import CaseInsensitiveDict
 
 from wechatpay_chain.client._chain import Builder
 from wechatpay_chain.crypto._rsa import RsaKey
+from wechatpay_chain.sandbox._admin import Admin, is_admin_path
 from wechatpay_chain.sandbox._apiv2 import V2Api, notification_xml
-from wechatpay_chain.sandbox._endpoints import CST, V3Api, rfc3339
+from wechatpay_chain.sandbox._endpoints import CST, Order, V3Api, rfc3339
 from wechatpay_chain.sandbox._faults import REWRITES, Fault, FaultBook, prepare_reply, rewrite, stream_broken
 from wechatpay_chain.sandbox._identity import Identity
+from wechatpay_chain.sandbox._notify import FAILED, SKIPPED, Delivery, Notifier
 from wechatpay_chain.sandbox._payroll import PayrollCard
 from wechatpay_chain.sandbox._protocol import (
     Call,
@@ -49,22 +53,32 @@ from wechatpay_chain.sandbox._protocol import (
 __all__ = ["Sandbox", "Recorded"]
 
 _log = logging.getLogger("wechatpay_chain.sandbox")
+_access = logging.getLogger("wechatpay_chain.sandbox.access")  # INFO: one line per request served
 _MODES = ("public_key", "certificate")
 
 
 @dataclass
 class Recorded:
-    """One request as it arrived (`sb.requests`), plus the sensitive fields the sandbox decrypted from it."""
+    """One request as it arrived (`sb.requests`), the sensitive fields the sandbox decrypted from it, and its
+    answer's `status` (None while it is being answered) and `request_id`; `at` is when it arrived (Unix time)."""
 
     method: str
     target: str
     headers: CaseInsensitiveDict[str] = field(repr=False)
     body: bytes = field(repr=False)
     decrypted: Dict[str, Any] = field(default_factory=dict, repr=False)
+    status: Optional[int] = None
+    request_id: str = ""
+    at: float = field(default_factory=time.time)
 
     @property
     def path(self) -> str:
         return self.target.split("?", 1)[0]
+
+    def as_json(self) -> Dict[str, Any]:
+        """What `GET /_sandbox/requests` shows: no headers, no query, no body."""
+        return {"method": self.method, "path": self.path, "status": self.status, "request_id": self.request_id,
+                "time": self.at}
 
 
 class Sandbox:
@@ -75,6 +89,9 @@ class Sandbox:
     `keys`: up to three private keys (merchant, platform, certificate) to use instead of the shared
     per-process ones; `fresh_keys=True` generates new ones. `clock` feeds the time window checks.
     `sb.requests` keeps the last `log_size` requests; `sb.inject(...)` breaks answers (see faults.KINDS).
+    `notify_hosts`: hosts besides loopback that `pay` may send notifications to; a notification for any
+    other host is skipped with a WARNING on the 'wechatpay_chain.sandbox' logger. `sb.notifications` keeps
+    the last `log_size` deliveries (sent, failed or skipped).
     """
 
     def __init__(
@@ -90,6 +107,7 @@ class Sandbox:
         clock: Callable[[], float] = time.time,
         log_size: int = 200,
         notify_timeout: float = 10.0,
+        notify_hosts: Iterable[str] = (),
     ) -> None:
         if mode not in _MODES:
             raise ValueError(f"mode must be one of {', '.join(_MODES)}, not {mode!r}")
@@ -98,19 +116,20 @@ class Sandbox:
         self.identity = Identity.create(mchid, keys, fresh_keys)
         self.host, self.port = host, port
         self.mode, self.certificates, self.clock = mode, certificates, clock
-        self.notify_timeout = notify_timeout
+        self.notifier = Notifier(notify_hosts, notify_timeout, log_size)
+        self.notifications: Deque[Delivery] = self.notifier.log
         self.requests: Deque[Recorded] = deque(maxlen=log_size)
         self.faults = FaultBook()
         self.v3 = V3Api(self)
         self.v2 = V2Api(self, self.v3)
         self.payroll = PayrollCard(self)
         self.router = Router(self.v3.endpoints() + self.payroll.endpoints() + self.v2.endpoints())
+        self.admin = Admin(self, self._settle)
         self._nonces = NonceBook()
         self._runner: Optional[web.AppRunner] = None
         self._loop: Optional[asyncio.AbstractEventLoop] = None
         self._thread: Optional[threading.Thread] = None
         self._closing: Optional[asyncio.Event] = None
-        self._session: Optional[ClientSession] = None
 
     # -- identity -----------------------------------------------------------------------------------
     @property
@@ -123,6 +142,19 @@ class Sandbox:
     @property
     def mchid(self) -> str:
         return self.identity.mchid
+
+    @property
+    def notify_hosts(self) -> FrozenSet[str]:
+        """The hosts besides loopback that notifications may go to (normalised: lower case, bare IPs)."""
+        return self.notifier.hosts
+
+    @property
+    def notify_timeout(self) -> float:
+        return self.notifier.timeout
+
+    @notify_timeout.setter
+    def notify_timeout(self, seconds: float) -> None:
+        self.notifier.timeout = seconds
 
     @property
     def merchant_serial(self) -> str:
@@ -221,10 +253,9 @@ class Sandbox:
             return
         assert self._closing is not None
         self._closing.set()
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self.notifier.close()  # an in-flight notification fails now instead of holding up the shutdown
         await self._runner.cleanup()
+        await self.notifier.close()
         self._runner = None
 
     def start(self) -> Sandbox:
@@ -285,9 +316,13 @@ class Sandbox:
 
     # -- serving ------------------------------------------------------------------------------------
     async def _handle(self, request: web.Request) -> web.StreamResponse:
-        raw = await request.read()
         target = request.raw_path
         path = target.split("?", 1)[0]
+        if is_admin_path(path):  # told apart on the raw path, before any API routing; never logged in sb.requests
+            response = await self.admin.handle(request, path)
+            _log_served(request.method, path, response.status, response.headers.get("Request-ID", "-"))
+            return response
+        raw = await request.read()
         record = Recorded(request.method, target, CaseInsensitiveDict(request.headers.items()), raw)
         self.requests.append(record)
         fault = self.faults.take(path)
@@ -296,7 +331,9 @@ class Sandbox:
         reply = prepare_reply(fault) if fault is not None else None
         if reply is None:
             reply = self._dispatch(record)
-        return await self._respond(request, reply, fault)
+        streamed = await self._respond(request, record, reply, fault)
+        _log_served(record.method, path, reply.status, record.request_id)
+        return streamed
 
     async def _sleep(self, seconds: float) -> None:
         assert self._closing is not None
@@ -334,14 +371,17 @@ class Sandbox:
             _log.exception("sandbox endpoint failed: %s %s", method, path)
             return error_reply(500, "SYSTEM_ERROR", "系统错误")
 
-    async def _respond(self, request: web.Request, reply: Reply, fault: Optional[Fault]) -> web.StreamResponse:
+    async def _respond(
+        self, request: web.Request, record: Recorded, reply: Reply, fault: Optional[Fault]
+    ) -> web.StreamResponse:
         headers: Dict[str, str] = {"Request-ID": request_id()}
+        record.status, record.request_id = reply.status, headers["Request-ID"]
         if reply.content_type:
             headers["Content-Type"] = reply.content_type
         headers.update(reply.headers)
         body = reply.body
         key, serial = self._signing_key()
-        if reply.signed:
+        if reply.signed:  # Wechatpay-Nonce/-Serial/-Signature/-Signature-Type/-Timestamp
             headers.update(sign_headers(key, serial, body, int(self.clock())))
         if fault is not None and fault.kind in REWRITES:
             def resign(data: bytes, ts: int, nonce: str) -> str:
@@ -356,7 +396,9 @@ class Sandbox:
     def pay(self, out_trade_no: str, *, notify: bool = True) -> Optional[int]:
         """Mark an order paid and POST the signed notification to its notify_url; the receiver's HTTP status.
 
-        None when `notify` is False or the order has no notify_url. An unreachable receiver raises
+        None when `notify` is False, the order has no notify_url, or the notification was skipped because
+        its host is neither loopback nor in `notify_hosts` (a WARNING is logged; see `sb.notifications`).
+        KeyError for an unknown order, ValueError for one that is not NOTPAY. An unreachable receiver raises
         ConnectionError (the order stays paid, as it would at WeChat Pay).
         """
         loop = self._loop
@@ -382,21 +424,29 @@ class Sandbox:
             return {"Content-Type": "text/xml"}, notification_xml(order, self.mchid, self.secret).encode("utf-8")
         body = notification_body(order.transaction(), self.apiv3_key, rfc3339(datetime.now(CST)))
         key, serial = self._signing_key()
-        headers = {"Content-Type": "application/json", "User-Agent": "Mozilla/4.0",
-                   "Wechatpay-Signature-Type": "WECHATPAY2-SHA256-RSA2048", "Request-ID": request_id()}
-        headers.update(sign_headers(key, serial, body, int(self.clock())))
+        headers = {"Content-Type": "application/json", "User-Agent": "Mozilla/4.0", "Request-ID": request_id()}
+        headers.update(sign_headers(key, serial, body, int(self.clock())))  # with Wechatpay-Signature-Type
         return headers, body
 
-    async def _pay(self, out_trade_no: str, notify: bool) -> Optional[int]:
+    async def _settle(self, out_trade_no: str, notify: bool) -> Tuple[Order, Optional[Delivery]]:
+        """Mark paid, then send (or skip) the notification: what `pay` and `POST /_sandbox/orders/{no}/pay` do."""
         order = self.v3.mark_paid(out_trade_no, datetime.now(CST))
         if not (notify and order.notify_url):
-            return None
+            return order, None
         headers, body = self.notification(out_trade_no)
-        if self._session is None:
-            self._session = ClientSession(timeout=ClientTimeout(total=self.notify_timeout))
-        try:
-            async with self._session.post(order.notify_url, data=body, headers=headers) as resp:
-                await resp.read()
-                return int(resp.status)
-        except (ClientError, asyncio.TimeoutError, OSError) as exc:
-            raise ConnectionError(f"notify_url {order.notify_url} did not answer: {type(exc).__name__}: {exc}") from exc
+        return order, await self.notifier.deliver(out_trade_no, order.notify_url, headers, body)
+
+    async def _pay(self, out_trade_no: str, notify: bool) -> Optional[int]:
+        _, delivery = await self._settle(out_trade_no, notify)
+        if delivery is None or delivery.outcome == SKIPPED:
+            return None
+        if delivery.outcome == FAILED:
+            raise ConnectionError(f"notify_url {delivery.url} did not answer: {delivery.error}")
+        return delivery.status
+
+
+def _log_served(method: str, path: str, status: int, rid: str) -> None:
+    """`POST /v3/pay/transactions/native 200 <Request-ID>` at INFO: never a query, header or body."""
+    if _access.isEnabledFor(logging.INFO):
+        shown = path[:256].encode("ascii", "backslashreplace").decode("ascii")
+        _access.info("%s %s %s %s", method, shown, status, rid)
