@@ -117,11 +117,13 @@ def _at(obj: Any, parts: List[Tuple[str, int]], enc: Encryptor, hits: List[int],
     return out
 
 
-def encrypt_fields(doc: Any, paths: Iterable[str], enc: Encryptor) -> Tuple[Any, bool]:
+def encrypt_fields(doc: Any, paths: Iterable[str], enc: Encryptor, *, strict: bool = True) -> Tuple[Any, bool]:
     """Encrypt every Sensitive value in ``doc`` and every str at ``paths``; never mutates ``doc``.
 
     Returns the document to serialise and whether anything was encrypted. Values already
     encrypted by the caller (no marker, no path) pass through untouched, as in a PHP port.
+    ``strict``: a path that matches no field is an InvalidArgumentError (a caller's `encrypt=`, where it is a
+    typo); otherwise it is skipped (optional fields, as in a response being decrypted).
     """
     hits: List[int] = []
     parsed = [(p, _parse_path(p)) for p in dict.fromkeys(paths)]  # a path named twice is still encrypted once
@@ -129,7 +131,7 @@ def encrypt_fields(doc: Any, paths: Iterable[str], enc: Encryptor) -> Tuple[Any,
     for path, parts in parsed:  # paths first: a marked value they name is encrypted there, and only there
         before = len(hits)
         out = _at(out, parts, enc, hits, path)
-        if len(hits) == before:
+        if strict and len(hits) == before:
             raise InvalidArgumentError(_no_match(doc, parts, path))
     return _walk(out, enc, hits), any(hits)
 
