@@ -69,7 +69,8 @@ class Operation:
 
 def _row(row: Mapping[str, Any]) -> Operation:
     tuples = ("encrypt", "encrypt_query", "decrypt", "required")
-    return Operation(**{k: (tuple(v) if k in tuples else v) for k, v in row.items() if k in _FIELDS})
+    fields: Dict[str, Any] = {k: (tuple(v) if k in tuples else v) for k, v in row.items() if k in _FIELDS}
+    return Operation(**fields)
 
 
 _FIELDS = frozenset(Operation.__dataclass_fields__)
@@ -108,7 +109,7 @@ def operations() -> Tuple[Operation, ...]:
 def source() -> Mapping[str, str]:
     """Where the atlas comes from: name, url, version, commit, licence."""
     with _LOCK:
-        return _loaded()[2]  # type: ignore[no-any-return]
+        return _loaded()[2]
 
 
 def _walk(node: Dict[str, Any], segments: List[str], at: int) -> Iterator[Dict[str, Any]]:
