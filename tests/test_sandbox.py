@@ -514,7 +514,8 @@ def test_apiv2_through_the_client(sandbox: Sandbox, client: Any, call: Any, rece
     assert Transformer.to_array(call(client.v2.pay.orderquery, "post", xml=query).content)["trade_state"] == "SUCCESS"
     transfer = {"mch_appid": "wx1", "mchid": sandbox.mchid, "partner_trade_no": no, "openid": "o1",
                 "check_name": "NO_CHECK", "amount": "100", "desc": "理赔"}
-    got = call(client.v2.mmpaymkttransfers.promotion.transfers, "post", xml=transfer)
+    # an mTLS operation: the sandbox is plain HTTP, so no certificate is presented (security=False)
+    got = call(client.v2.mmpaymkttransfers.promotion.transfers, "post", xml=transfer, security=False)
     assert Transformer.to_array(got.content)["payment_no"]
     bill = call(client.v2.pay.downloadbill, "post",
                 xml={"appid": "wx1", "mch_id": sandbox.mchid, "bill_date": TODAY.replace("-", ""), "bill_type": "ALL"})

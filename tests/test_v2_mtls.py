@@ -170,18 +170,41 @@ def test_security_post_async(server: Server, pki: Pki, merchant: Dict[str, Any])
     asyncio.run(go())
 
 
-def test_without_security_the_handshake_fails(server: Server, pki: Pki) -> None:
+def test_security_false_sends_no_certificate_and_the_handshake_fails(server: Server, pki: Pki) -> None:
     merchant = MERCHANTS["paths"](pki)
     with make(server, pki, merchant) as client:
         with pytest.raises(TransportError):
-            client.v2.secapi.pay.refund.post(xml=XML)
+            client.v2.secapi.pay.refund.post(xml=XML, security=False)
 
     async def go() -> None:
         async with make(server, pki, merchant) as client:
             with pytest.raises(TransportError):
-                await client.v2.secapi.pay.refund.post_async(xml=XML)
+                await client.v2.secapi.pay.refund.post_async(xml=XML, security=False)
 
     asyncio.run(go())
+
+
+def test_an_operation_the_atlas_marks_mtls_presents_the_certificate_unasked(server: Server, pki: Pki) -> None:
+    """Issue 17: `secapi/pay/refund` needs the merchant certificate; with `merchant` configured it is sent without
+    `security=True` (PHP leaves that flag to the caller, and the handshake fails without it)."""
+    merchant = MERCHANTS["paths"](pki)
+    with make(server, pki, merchant) as client:
+        _check(client.v2.secapi.pay.refund.post(xml=XML), server)
+
+    async def go() -> None:
+        async with make(server, pki, merchant) as client:
+            _check(await client.v2.secapi.pay.refund.post_async(xml=XML), server)
+
+    asyncio.run(go())
+
+
+def test_an_mtls_operation_without_merchant_says_what_to_configure(server: Server, pki: Pki) -> None:
+    with make(server, pki, None) as client:
+        for call in (lambda: client.v2.secapi.pay.refund.post(xml=XML),
+                     lambda: asyncio.run(client.v2.secapi.pay.refund.post_async(xml=XML))):
+            with pytest.raises(InvalidArgumentError, match=r"v2/secapi/pay/refund needs the merchant certificate "
+                               r"\(mTLS\): configure `merchant=\{'cert'"):
+                call()
 
 
 def test_wrong_passphrase_is_invalid_argument(server: Server, pki: Pki) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, Iterable, Optional, Union
 
+from wechatpay_chain import atlas
 from wechatpay_chain.crypto._rsa import Rsa
 from wechatpay_chain.crypto._symmetric import Hash
 from wechatpay_chain.errors import InvalidArgumentError
@@ -22,6 +23,7 @@ __all__ = [
     "sign_app_v2",
     "decrypt_field",
     "decrypt_fields",
+    "decrypt_response",
     "PRIVATE_KEY_HELP",
     "Signer",
 ]
@@ -212,3 +214,25 @@ def decrypt_fields(doc: Any, paths: Iterable[str], private_key: Any) -> Any:
 
     out, _ = encrypt_fields(doc, list(paths), decrypt, strict=False)  # a response leaves optional fields out
     return out
+
+
+def decrypt_response(response: Any, private_key: Any, *, method: Optional[str] = None) -> Any:
+    """``response.json()`` with the fields the atlas marks encrypted in that operation's answer decrypted with
+    the merchant private key (the ``decrypt_fields`` path syntax; ``response`` is never changed).
+
+    The operation is found from ``response.url`` (a ``base_uri`` path prefix is allowed) and ``method``; without
+    ``method``, the encrypted fields of every operation at that path. An answer of an operation the atlas does
+    not know, or one without encrypted fields, comes back as its plain ``json()``.
+    """
+    from urllib.parse import urlsplit
+
+    doc = response.json()
+    segments = urlsplit(str(getattr(response, "url", "") or "")).path.strip("/").split("/")
+    found: Dict[str, Any] = {}
+    for start in range(len(segments)):  # '/wxpay/v3/...' under a gateway prefix: the shortest known suffix wins
+        found = atlas.at_path("/".join(segments[start:]))
+        if found:
+            break
+    ops = [op for name, op in found.items() if method is None or name == method.upper()]
+    paths = [path for op in ops for path in op.decrypt]
+    return decrypt_fields(doc, list(dict.fromkeys(paths)), private_key) if paths else doc

@@ -83,9 +83,10 @@ def _walk(obj: Any, enc: Encryptor, hits: List[int]) -> Any:
     return obj
 
 
-def _at(obj: Any, parts: List[Tuple[str, int]], enc: Encryptor, hits: List[int], path: str) -> Any:
+def _at(obj: Any, parts: List[Tuple[str, int]], enc: Encryptor, hits: List[int], path: str, strict: bool) -> Any:
     """Encrypt the str at `parts` below `obj`; appends to `hits` once per field reached: 1 when it was
-    encrypted, 0 when the path ends early at a null or an empty list (nothing there to encrypt)."""
+    encrypted, 0 when the path ends early at a null or an empty list (nothing there to encrypt).
+    Not `strict` (an atlas path, not the caller's): a field that is not a str is left as it is."""
     if obj is None:
         hits.append(0)
         return None
@@ -93,6 +94,8 @@ def _at(obj: Any, parts: List[Tuple[str, int]], enc: Encryptor, hits: List[int],
         if isinstance(obj, Sensitive):
             obj = obj.reveal()
         if not isinstance(obj, str):
+            if not strict:
+                return obj
             raise InvalidArgumentError(f"encrypt path {path!r} names a {type(obj).__name__}, expected str")
         hits.append(1)
         return enc(obj)
@@ -104,7 +107,7 @@ def _at(obj: Any, parts: List[Tuple[str, int]], enc: Encryptor, hits: List[int],
 
     def into(value: Any, levels: int) -> Any:
         if levels == 0:
-            return _at(value, rest, enc, hits, path)
+            return _at(value, rest, enc, hits, path, strict)
         if value is None or (isinstance(value, (list, tuple)) and not value):
             hits.append(0)
             return value
@@ -117,21 +120,29 @@ def _at(obj: Any, parts: List[Tuple[str, int]], enc: Encryptor, hits: List[int],
     return out
 
 
-def encrypt_fields(doc: Any, paths: Iterable[str], enc: Encryptor, *, strict: bool = True) -> Tuple[Any, bool]:
-    """Encrypt every Sensitive value in ``doc`` and every str at ``paths``; never mutates ``doc``.
+def encrypt_fields(
+    doc: Any, paths: Iterable[str], enc: Encryptor, *, strict: bool = True, optional: Iterable[str] = ()
+) -> Tuple[Any, bool]:
+    """Encrypt every Sensitive value in ``doc`` and every str at ``paths`` and ``optional``, each field exactly
+    once, in one pass; never mutates ``doc``.
 
     Returns the document to serialise and whether anything was encrypted. Values already
     encrypted by the caller (no marker, no path) pass through untouched, as in a PHP port.
-    ``strict``: a path that matches no field is an InvalidArgumentError (a caller's `encrypt=`, where it is a
-    typo); otherwise it is skipped (optional fields, as in a response being decrypted).
+    ``strict``: a path of ``paths`` that matches no field is an InvalidArgumentError (a caller's `encrypt=`,
+    where it is a typo); otherwise it is skipped (optional fields, as in a response being decrypted).
+    ``optional``: paths that may match nothing and skip what is not a str (the atlas' encrypted fields).
     """
     hits: List[int] = []
-    parsed = [(p, _parse_path(p)) for p in dict.fromkeys(paths)]  # a path named twice is still encrypted once
+    named = {path: (strict, True) for path in paths}  # path -> (must match, must be a str)
+    for path in optional:  # a path named twice (or also optional) is still encrypted once
+        named.setdefault(path, (False, False))
+    parsed = {path: _parse_path(path) for path in named}  # every path checked before anything is encrypted
     out = doc
-    for path, parts in parsed:  # paths first: a marked value they name is encrypted there, and only there
+    for path, (must, a_str) in named.items():  # paths first: a marked value they name is encrypted there, only there
+        parts = parsed[path]
         before = len(hits)
-        out = _at(out, parts, enc, hits, path)
-        if strict and len(hits) == before:
+        out = _at(out, parts, enc, hits, path, a_str)
+        if must and len(hits) == before:
             raise InvalidArgumentError(_no_match(doc, parts, path))
     return _walk(out, enc, hits), any(hits)
 

@@ -14,17 +14,18 @@ import json
 import logging
 import re
 import zlib
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 from urllib.parse import quote
 
-from wechatpay_chain import uritemplate
+from wechatpay_chain import atlas, uritemplate
+from wechatpay_chain.atlas import Operation
 from wechatpay_chain.client._config import V3_ACCEPT, V3_CONTENT_TYPE, Config, check_header, check_timeout
 from wechatpay_chain.crypto._rsa import Rsa, RsaKey
 from wechatpay_chain.errors import ClientError, InvalidArgumentError, ServerError, VerificationError, WeChatPayError
 from wechatpay_chain.models import Flow, FlowOf, Headers, Offload, Request, Response, target_of
 from wechatpay_chain.protocol._formatter import Formatter
 from wechatpay_chain.protocol._retry import attempts
-from wechatpay_chain.protocol._sensitive import encrypt_fields
+from wechatpay_chain.protocol._sensitive import Sensitive, encrypt_fields
 from wechatpay_chain.protocol._signature import (
     NONCE,
     SERIAL,
@@ -257,23 +258,24 @@ def build_v3(
     payload = opts.get("json")
     if payload is not None and opts.get("body") is not None:
         raise InvalidArgumentError("give either `json` or `body`, not both")
-    url = build_url(config, template, variables, opts.get("query"))
     headers = request_headers(config, opts, V3_ACCEPT, V3_CONTENT_TYPE, ua)
-    paths = opts.get("encrypt") or ()
-    if isinstance(paths, str):
-        paths = [paths]
+    paths = _encrypt_paths(opts.get("encrypt"))
+    wanted = headers.get(SERIAL)
+    # the atlas' encrypted fields, unless the caller encrypts by hand (its own Wechatpay-Serial) or says not to
+    op = None if wanted is not None or opts.get("encrypt") is False else _operation(method, template, variables)
+    chosen: List[Tuple[str, RsaKey]] = []
+
+    def encrypt(plaintext: str) -> str:
+        if not chosen:
+            chosen.append(config.certs.encryption_key(wanted))
+        return Rsa.encrypt(plaintext, chosen[0][1])
+
+    query = opts.get("query")
+    if op is not None and op.encrypt_query:
+        query = _encrypt_query(query, op.encrypt_query, encrypt)
+    url = build_url(config, template, variables, query)
     if payload is not None:
-        wanted = headers.get(SERIAL)
-        chosen: List[Tuple[str, RsaKey]] = []
-
-        def encrypt(plaintext: str) -> str:
-            if not chosen:
-                chosen.append(config.certs.encryption_key(wanted))
-            return Rsa.encrypt(plaintext, chosen[0][1])
-
-        doc, encrypted = encrypt_fields(payload, paths, encrypt)
-        if encrypted:
-            headers[SERIAL] = chosen[0][0]
+        doc, _ = encrypt_fields(payload, paths, encrypt, optional=op.encrypt if op else ())
         try:
             text = _JSON.encode(doc)
         except (TypeError, ValueError) as exc:
@@ -289,9 +291,50 @@ def build_v3(
         if paths:
             raise InvalidArgumentError("`encrypt` applies to `json` bodies only")
         text, body = signing_body(opts)
+    if chosen:  # something was encrypted: the service must know with which key
+        headers[SERIAL] = chosen[0][0]
     # Only unsigned downloads may stream: a signed body must be whole before it can be verified.
     stream = bool(opts.get("stream")) and bool(_UNSIGNED.match(api_path(config, target_of(url))))
     return Request(method, url, headers, body, request_timeout(config, opts), stream=stream), text
+
+
+def _encrypt_paths(given: Any) -> List[str]:
+    """`encrypt=`: None or False (no paths of the caller's; False also turns the atlas' off), a path, or paths."""
+    if given is None or given is False:
+        return []
+    if isinstance(given, str):
+        return [given]
+    if given is True or not isinstance(given, (list, tuple, set, frozenset)):
+        raise InvalidArgumentError(
+            "`encrypt` takes field paths (['user_name', 'contact_info.contact_name']) or False (no automatic "
+            f"encryption), not {type(given).__name__}"
+        )
+    return list(given)
+
+
+#: a template whose expressions are not all whole-segment `{name}` (`{+path}`, `{?q}`): looked up by its expansion
+_OPERATOR = re.compile(r"\{[+#./;?&]")
+
+
+def _operation(method: str, template: str, variables: Mapping[str, Any]) -> Optional[Operation]:
+    """The atlas entry of this call: by its template (cached), or by the path it expands to (`client['{+path}']`)."""
+    if _OPERATOR.search(template):
+        return atlas.lookup(method, uritemplate.expand(template, variables).split("?", 1)[0])
+    return atlas.lookup(method, template)
+
+
+def _encrypt_query(query: Any, names: Tuple[str, ...], encrypt: Callable[[str], str]) -> Any:
+    """The query with the atlas' encrypted parameters encrypted (plain str or `Sensitive` values only)."""
+    if not isinstance(query, Mapping) or not any(name in query for name in names):
+        return query
+    out = dict(query)
+    for name in names:
+        value = out.get(name)
+        if isinstance(value, Sensitive):
+            value = value.reveal()
+        if isinstance(value, str):
+            out[name] = encrypt(value)
+    return out
 
 
 def prepare_v3(

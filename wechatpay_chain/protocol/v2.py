@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Dict, Mapping, Optional, Tuple, Union
 
+from wechatpay_chain import atlas
 from wechatpay_chain.client._config import Config, Secret
 from wechatpay_chain.crypto._rsa import shown_value
 from wechatpay_chain.crypto._symmetric import Hash
@@ -127,6 +128,24 @@ def _payload(opts: Options) -> Tuple[Dict[str, Any], bool]:
     return {}, True
 
 
+def _security(config: Config, method: str, template: str, opts: Options) -> bool:
+    """`security=True`; unless the call says `security=False`, also an operation the atlas marks as needing the
+    merchant certificate (mTLS), which then must be configured."""
+    given = opts.get("security")
+    if given is not None:
+        return given is True
+    op = atlas.lookup(method, "v2/" + template.lstrip("/"))
+    if op is None or not op.mtls:
+        return False
+    if not config.merchant:
+        raise InvalidArgumentError(
+            f"{op.template} needs the merchant certificate (mTLS): configure `merchant={{'cert': "
+            "'/path/apiclient_cert.pem', 'key': '/path/apiclient_key.pem'}` (a config file: `merchant_certificate` "
+            "and `private_key`), or pass security=False if something else presents it"
+        )
+    return True
+
+
 def prepare_v2(
     config: Config, method: str, template: str, opts: Options, variables: Mapping[str, Any], ua: str
 ) -> Request:
@@ -145,7 +164,7 @@ def prepare_v2(
                 )
     if not config.secret:
         raise InvalidArgumentError("APIv2 (v2/...) needs the config `secret` (the 32-byte APIv2 key)")
-    cert = merchant_cert(config) if opts.get("security") is True else None
+    cert = merchant_cert(config) if _security(config, method, template, opts) else None
     headers = request_headers(config, opts, V2_ACCEPT, V2_CONTENT_TYPE, ua)
     if opts.get("body") is not None and opts.get("xml") is None:
         # a pre-built body (multipart secapi/mch/uploadmedia), as PHP with `transform_request` removed
