@@ -2,6 +2,8 @@
 
     from wechatpay_chain.sandbox import Sandbox
 
+Orders, refunds, payroll cards, certificates, bills and media are stateful; every other operation of the
+endpoint atlas (`wechatpay_chain.atlas`) answers from its schema, after checking the request against it.
 Notifications (`Sandbox.pay`) go to loopback hosts only unless `Sandbox(notify_hosts=[...])` lists more;
 test code in any language drives the sandbox over HTTP under `/_sandbox/` (request log, pay, faults).
 

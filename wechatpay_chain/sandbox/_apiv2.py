@@ -23,23 +23,46 @@ from wechatpay_chain.sandbox._protocol import Call, Endpoint, Rejection, Reply
 if TYPE_CHECKING:  # pragma: no cover
     from wechatpay_chain.sandbox._server import Sandbox
 
-__all__ = ["V2Api", "v2_sign", "notification_xml"]
+__all__ = ["V2Api", "v2_sign", "notification_xml", "xml_reply", "fail_reply", "verify_params", "SIGN_TYPES"]
 
-_SIGN_TYPES = ("MD5", "HMAC-SHA256")
+SIGN_TYPES = ("MD5", "HMAC-SHA256")
 _STATE_DESC = {"NOTPAY": "订单未支付", "SUCCESS": "支付成功", "CLOSED": "订单已关闭", "REFUND": "转入退款"}
 
 
 def v2_sign(params: Dict[str, Any], secret: str, sign_type: str = Hash.ALGO_MD5) -> str:
     """APIv2 `sign`: upper hex MD5/HMAC-SHA256 over the ksorted `k=v&...` (sign and empty values skipped)."""
-    return sign_v2(params, secret, sign_type) if sign_type in _SIGN_TYPES else ""
+    return sign_v2(params, secret, sign_type) if sign_type in SIGN_TYPES else ""
 
 
-def _xml(data: Dict[str, Any], status: int = 200) -> Reply:
+def xml_reply(data: Dict[str, Any], status: int = 200) -> Reply:
+    """An APIv2 answer: XML as text/plain, like the real service, never with APIv3 signature headers."""
     return Reply(status, Transformer.to_xml(data).encode("utf-8"), "text/plain; charset=utf-8", signed=False)
 
 
-def _fail(message: str) -> Reply:
-    return _xml({"return_code": "FAIL", "return_msg": message})
+def fail_reply(message: str) -> Reply:
+    """`return_code` FAIL: the request never reached the business logic (bad XML, sign, missing field)."""
+    return xml_reply({"return_code": "FAIL", "return_msg": message})
+
+
+def verify_params(
+    params: Dict[str, Any], mchid: str, secret: str, mchid_keys: Tuple[str, ...] = ("mch_id",),
+    sign_types: Tuple[str, ...] = SIGN_TYPES, nonce: bool = True,
+) -> Optional[Reply]:
+    """None when `params` carry the sandbox merchant (the first of `mchid_keys` present) and a valid `sign`
+    (MD5 or HMAC-SHA256 per `sign_type`, which is then set); else the FAIL answer. The one APIv2 sign check."""
+    sign_type = params.get("sign_type") or Hash.ALGO_MD5
+    if sign_type not in sign_types:
+        return fail_reply("sign_type参数错误")
+    key = next((k for k in mchid_keys if k in params), mchid_keys[0])
+    if params.get(key) != mchid:
+        return fail_reply(f"{key}参数错误")
+    for name in ("nonce_str", "sign") if nonce else ("sign",):
+        if not params.get(name):
+            return fail_reply(f"缺少参数{name}")
+    if not Hash.equals(v2_sign(params, secret, sign_type), str(params["sign"]).upper()):
+        return fail_reply("签名错误")
+    params["sign_type"] = sign_type
+    return None
 
 
 class V2Api:
@@ -57,29 +80,19 @@ class V2Api:
         ]
 
     # -- helpers ------------------------------------------------------------------------------------
-    def _parse(self, call: Call, mchid_key: str = "mch_id", sign_types: Tuple[str, ...] = _SIGN_TYPES) -> Any:
+    def _parse(self, call: Call, mchid_key: str = "mch_id", sign_types: Tuple[str, ...] = SIGN_TYPES) -> Any:
         """The verified request dict, or a FAIL Reply."""
         try:
             params = Transformer.to_array(call.body)
         except InvalidArgumentError:
-            return _fail("XML格式错误")
-        sign_type = params.get("sign_type") or Hash.ALGO_MD5
-        if sign_type not in sign_types:
-            return _fail("sign_type参数错误")
-        if params.get(mchid_key) != self.sb.mchid:
-            return _fail(f"{mchid_key}参数错误")
-        for name in ("nonce_str", "sign"):
-            if not params.get(name):
-                return _fail(f"缺少参数{name}")
-        if not Hash.equals(v2_sign(params, self.sb.secret, sign_type), str(params["sign"]).upper()):
-            return _fail("签名错误")
-        params["sign_type"] = sign_type
-        return params
+            return fail_reply("XML格式错误")
+        failed = verify_params(params, self.sb.mchid, self.sb.secret, (mchid_key,), sign_types)
+        return params if failed is None else failed
 
     def _missing(self, params: Dict[str, Any], *names: str) -> Optional[Reply]:
         for name in names:
             if not params.get(name):
-                return _fail(f"缺少参数{name}")
+                return fail_reply(f"缺少参数{name}")
         return None
 
     def _reply(self, params: Dict[str, Any], data: Dict[str, Any]) -> Reply:
@@ -87,7 +100,7 @@ class V2Api:
                                "mch_id": self.sb.mchid, "nonce_str": Formatter.nonce(16)}
         doc.update(data)
         doc["sign"] = v2_sign(doc, self.sb.secret, params["sign_type"])
-        return _xml(doc)
+        return xml_reply(doc)
 
     def _error(self, params: Dict[str, Any], code: str, text: str) -> Reply:
         return self._reply(params, {"result_code": "FAIL", "err_code": code, "err_code_des": text})
@@ -189,7 +202,7 @@ class V2Api:
         try:
             day = self.v3.parse_bill_date(params["bill_date"], "%Y%m%d")
         except Rejection:  # APIv2 answers it as XML
-            return _fail("No Bill Exist")
+            return fail_reply("No Bill Exist")
         return Reply(200, self.v3.bill_csv(day).encode("utf-8"), "text/plain; charset=utf-8", signed=False)
 
     def transfer(self, call: Call) -> Reply:
@@ -204,7 +217,7 @@ class V2Api:
             record = {"payment_no": f"1000018301{datetime.now(CST):%Y%m%d}{secrets.randbelow(10**12):012d}",
                       "payment_time": f"{datetime.now(CST):%Y-%m-%d %H:%M:%S}"}
             self.transfers[params["partner_trade_no"]] = record
-        return _xml({"return_code": "SUCCESS", "return_msg": "", "mch_appid": params["mch_appid"],
+        return xml_reply({"return_code": "SUCCESS", "return_msg": "", "mch_appid": params["mch_appid"],
                      "mchid": self.sb.mchid, "nonce_str": Formatter.nonce(16), "result_code": "SUCCESS",
                      "partner_trade_no": params["partner_trade_no"], **record})
 

@@ -7,6 +7,7 @@ merchant key, refuse replays, decrypt the fields an endpoint declares sensitive;
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import secrets
@@ -26,7 +27,7 @@ from wechatpay_chain.sandbox._identity import Identity
 __all__ = [
     "SCHEME", "Call", "Reply", "Rejection", "Endpoint", "Router", "NonceBook", "json_reply", "error_reply",
     "verify_request", "sign_headers", "notification_body", "signing_body", "multipart_parts", "decrypt_fields",
-    "request_id", "parse_authorization", "Handler", "WINDOW",
+    "request_id", "parse_authorization", "Handler", "WINDOW", "map_at",
 ]
 
 SCHEME = "WECHATPAY2-SHA256-RSA2048"
@@ -59,6 +60,8 @@ class Reply:
     content_type: Optional[str] = "application/json"
     headers: Dict[str, str] = field(default_factory=dict)
     signed: bool = True
+    #: what the signature covers when it is not the body (an overseas statement: `{"sha1":"<digest>"}`)
+    sign_over: Optional[bytes] = None
 
 
 class Rejection(Exception):
@@ -288,7 +291,13 @@ def signing_body(content_type: str, body: bytes) -> bytes:
     return body
 
 
-def _decrypt_at(doc: Any, parts: List[str], key: RsaKey, path: str) -> Any:
+def map_at(doc: Any, path: str, fn: Callable[[Any], Any]) -> Any:
+    """`doc` with `fn` applied to the value at `path` ('a.b', 'list[].field'), copy-on-write; a path that
+    reaches nothing leaves `doc` as it is. The one walker behind field decryption and answer encryption."""
+    return _map_at(doc, path.split("."), fn)
+
+
+def _map_at(doc: Any, parts: List[str], fn: Callable[[Any], Any]) -> Any:
     if not isinstance(doc, dict) or parts[0].rstrip("[]") not in doc:
         return doc
     name, rest = parts[0], parts[1:]
@@ -296,22 +305,22 @@ def _decrypt_at(doc: Any, parts: List[str], key: RsaKey, path: str) -> Any:
     if name.endswith("[]"):
         name = name[:-2]
         items = out[name] if isinstance(out[name], list) else []
-        out[name] = [_decrypt_at(item, rest, key, path) if rest else _decrypt_one(item, key, path) for item in items]
+        out[name] = [_map_at(item, rest, fn) if rest else fn(item) for item in items]
     else:
-        out[name] = _decrypt_at(out[name], rest, key, path) if rest else _decrypt_one(out[name], key, path)
+        out[name] = _map_at(out[name], rest, fn) if rest else fn(out[name])
     return out
 
 
-def _decrypt_one(value: Any, key: RsaKey, path: str) -> str:
+def _decrypt_one(value: Any, key: RsaKey, path: str, location: str) -> str:
     if not isinstance(value, str):
-        raise Rejection(400, "PARAM_ERROR", f"敏感字段 {path} 必须是字符串", {"field": path, "location": "body"})
+        raise Rejection(400, "PARAM_ERROR", f"敏感字段 {path} 必须是字符串", {"field": path, "location": location})
     try:
         return Rsa.decrypt(value, key)
     except DecryptionError:
         raise Rejection(
             400, "PARAM_ERROR",
             f"敏感字段 {path} 解密失败，请使用 Wechatpay-Serial 所指的平台公钥以 RSAES-OAEP 加密后上送",
-            {"field": path, "location": "body", "issue": "decrypt failed"},
+            {"field": path, "location": location, "issue": "decrypt failed"},
         ) from None
 
 
@@ -327,10 +336,12 @@ def _present(doc: Any, parts: List[str]) -> bool:
     return any(_present(v, parts[1:]) for v in value) if isinstance(value, list) else _present(value, parts[1:])
 
 
-def decrypt_fields(identity: Identity, doc: Any, fields: Sequence[str], serial: Optional[str]) -> Any:
-    """Decrypt the declared sensitive fields with the platform key named by `Wechatpay-Serial`."""
-    paths = [(f, f.split(".")) for f in fields]
-    present = [f for f, parts in paths if _present(doc, parts)]
+def decrypt_fields(
+    identity: Identity, doc: Any, fields: Sequence[str], serial: Optional[str], location: str = "body"
+) -> Any:
+    """Decrypt the declared sensitive fields (of the body, or the query's) with the platform key named by
+    `Wechatpay-Serial`; a value that does not decrypt is a 400 PARAM_ERROR naming the field."""
+    present = [f for f in fields if _present(doc, f.split("."))]
     if not present:
         return doc
     if not serial:
@@ -344,6 +355,6 @@ def decrypt_fields(identity: Identity, doc: Any, fields: Sequence[str], serial: 
             400, "PARAM_ERROR", f"Wechatpay-Serial({serial[:64]}) 不是有效的微信支付公钥ID或平台证书序列号",
             {"field": "Wechatpay-Serial", "location": "header"},
         )
-    for name, parts in paths:
-        doc = _decrypt_at(doc, parts, key, name)
+    for name in fields:
+        doc = map_at(doc, name, functools.partial(_decrypt_one, key=key, path=name, location=location))
     return doc

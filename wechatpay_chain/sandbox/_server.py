@@ -30,6 +30,7 @@ from wechatpay_chain.client._chain import Builder
 from wechatpay_chain.crypto._rsa import RsaKey
 from wechatpay_chain.sandbox._admin import Admin, is_admin_path
 from wechatpay_chain.sandbox._apiv2 import V2Api, notification_xml
+from wechatpay_chain.sandbox._atlas_api import AtlasApi
 from wechatpay_chain.sandbox._endpoints import CST, Order, V3Api, rfc3339
 from wechatpay_chain.sandbox._faults import REWRITES, Fault, FaultBook, prepare_reply, rewrite, stream_broken
 from wechatpay_chain.sandbox._identity import Identity
@@ -37,6 +38,7 @@ from wechatpay_chain.sandbox._notify import FAILED, SKIPPED, Delivery, Notifier
 from wechatpay_chain.sandbox._payroll import PayrollCard
 from wechatpay_chain.sandbox._protocol import (
     Call,
+    Endpoint,
     NonceBook,
     Rejection,
     Reply,
@@ -92,6 +94,8 @@ class Sandbox:
     `notify_hosts`: hosts besides loopback that `pay` may send notifications to; a notification for any
     other host is skipped with a WARNING on the 'wechatpay_chain.sandbox' logger. `sb.notifications` keeps
     the last `log_size` deliveries (sent, failed or skipped).
+    Every other operation of the endpoint atlas answers too (`sb.atlas`, loaded on the first such request): its
+    request checked against the operation's schema, its answer built from the answer schema (see `_atlas_api`).
     """
 
     def __init__(
@@ -124,6 +128,7 @@ class Sandbox:
         self.v2 = V2Api(self, self.v3)
         self.payroll = PayrollCard(self)
         self.router = Router(self.v3.endpoints() + self.payroll.endpoints() + self.v2.endpoints())
+        self.atlas = AtlasApi(self)  # every other operation of the endpoint atlas, loaded on the first such path
         self.admin = Admin(self, self._settle)
         self._nonces = NonceBook()
         self._runner: Optional[web.AppRunner] = None
@@ -346,7 +351,7 @@ class Sandbox:
         method, target, headers, raw = record.method, record.target, record.headers, record.body
         path, _, qs = target.partition("?")
         try:
-            endpoint, params = self.router.match(method, path)
+            endpoint, params = self._route(method, path)
             doc: Any = None
             if endpoint.kind == "v3":
                 ctype = headers.get("Content-Type", "")
@@ -371,6 +376,16 @@ class Sandbox:
             _log.exception("sandbox endpoint failed: %s %s", method, path)
             return error_reply(500, "SYSTEM_ERROR", "系统错误")
 
+    def _route(self, method: str, path: str) -> Tuple[Endpoint, Dict[str, str]]:
+        """A stateful endpoint first; else the atlas operation at the path; else the router's 404/405."""
+        try:
+            return self.router.match(method, path)
+        except Rejection:
+            found = self.atlas.match(method, path)
+            if found is None:
+                raise
+            return found
+
     async def _respond(
         self, request: web.Request, record: Recorded, reply: Reply, fault: Optional[Fault]
     ) -> web.StreamResponse:
@@ -382,7 +397,8 @@ class Sandbox:
         body = reply.body
         key, serial = self._signing_key()
         if reply.signed:  # Wechatpay-Nonce/-Serial/-Signature/-Signature-Type/-Timestamp
-            headers.update(sign_headers(key, serial, body, int(self.clock())))
+            signed = body if reply.sign_over is None else reply.sign_over
+            headers.update(sign_headers(key, serial, signed, int(self.clock())))
         if fault is not None and fault.kind in REWRITES:
             def resign(data: bytes, ts: int, nonce: str) -> str:
                 return sign_headers(key, serial, data, ts, nonce)["Wechatpay-Signature"]
