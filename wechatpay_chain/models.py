@@ -6,11 +6,13 @@ import json as _json
 import re
 from dataclasses import dataclass, field
 from typing import (
+    TYPE_CHECKING,
     Any,
     AsyncIterator,
     Callable,
     Dict,
     Generator,
+    Generic,
     Iterable,
     Iterator,
     Mapping,
@@ -37,6 +39,12 @@ __all__ = [
 ]
 
 _T = TypeVar("_T")
+if TYPE_CHECKING:  # PEP 696 default: a bare `Response` is `Response[Any]` (typing_extensions is in typeshed)
+    from typing_extensions import TypeVar as _TypeVarWithDefault
+
+    _J = _TypeVarWithDefault("_J", default=Any)
+else:
+    _J = TypeVar("_J")
 
 
 class Headers(MutableMapping[str, str]):
@@ -163,8 +171,12 @@ class Offload:
 
 
 @dataclass(frozen=True)
-class Response:
-    """What came back: the same type from the requests and the aiohttp transport."""
+class Response(Generic[_J]):
+    """What came back: the same type from the requests and the aiohttp transport.
+
+    Generic in what `json()` returns, for the endpoint stubs: `client.v3.pay.transactions.native.post(...)` is a
+    `Response[PayTransactionsNativeAnswer]` to a type checker. At run time it is this one class.
+    """
 
     status_code: int
     headers: Headers = field(repr=False)
@@ -200,8 +212,8 @@ class Response:
     def text(self) -> str:
         return self.content.decode("utf-8", "replace")
 
-    def json(self, **kwargs: Any) -> Any:
-        return _json.loads(self.content, **kwargs)
+    def json(self, **kwargs: Any) -> _J:
+        return _json.loads(self.content, **kwargs)  # type: ignore[no-any-return]
 
     @property
     def request_id(self) -> Optional[str]:
