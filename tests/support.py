@@ -8,15 +8,20 @@ and serial it signs with, so both kinds of test use the same builders::
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
+import time
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Union
 
 from tests.keys import platform_key, platform_serial
-from wechatpay_chain import Formatter, Rsa, Transformer
+from wechatpay_chain import Formatter, Rsa, Sensitive, Transformer
 from wechatpay_chain.models import Request, Response
 
 __all__ = [
+    "unique",
+    "seed_body",
+    "both_ways",
     "Reply",
     "Recorder",
     "signed_response",
@@ -28,6 +33,40 @@ __all__ = [
     "v2_signed",
     "xml_reply",
 ]
+
+def unique(prefix: str) -> str:
+    """A business key no other test uses (`out_trade_no`, `authenticate_number`, ...)."""
+    return f"{prefix}{time.time_ns()}"
+
+
+def seed_body(number: str, name: Any = None, idno: Any = None, **extra: Any) -> Dict[str, Any]:
+    """The seed call's body (`v3/payroll-card/authentications/pre-order-with-auth`), its two sensitive fields
+    `Sensitive` unless given (a plain str is encrypted by the atlas all the same)."""
+    doc: Dict[str, Any] = {
+        "openid": "onqOjjmo8wmTOOtSKwXtGjg9Gb58", "appid": "wxa1111111", "sub_mchid": "1900000109",
+        "sub_appid": "wxa1111111", "authenticate_number": number, "project_name": "某项目",
+        "employer_name": "某用工企业", "user_name": Sensitive("张三") if name is None else name,
+        "id_card_number": Sensitive("110101199003071234") if idno is None else idno,
+        "employment_type": "LONG_TERM_EMPLOYMENT", "authenticate_type": "SIGN_IN",
+    }
+    doc.update(extra)
+    return doc
+
+
+def both_ways(mode: str) -> Callable[..., Any]:
+    """call(node, 'post', **options) through `post` (mode 'sync') or `post_async` (run to its end here)."""
+
+    def sync(node: Any, verb: str, **kw: Any) -> Any:
+        return getattr(node, verb)(**kw)
+
+    def via_async(node: Any, verb: str, **kw: Any) -> Any:
+        async def go() -> Any:
+            return await getattr(node, f"{verb}_async")(**kw)
+
+        return asyncio.run(go())
+
+    return sync if mode == "sync" else via_async
+
 
 #: what a `Recorder` answers a request with: a response, a function of the request, or an exception to raise
 Reply = Union[Response, BaseException, Callable[[Request], Response]]

@@ -12,7 +12,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Type
 import pytest
 import requests
 
-from wechatpay_chain import Sensitive
+from tests.support import seed_body, unique
 from wechatpay_chain.errors import (
     ApiError,
     ClientError,
@@ -34,18 +34,7 @@ HEADERS = ("Wechatpay-Nonce", "Wechatpay-Serial", "Wechatpay-Signature", "Wechat
 SIGNATURE_TYPE = ("Wechatpay-Signature-Type", "WECHATPAY2-SHA256-RSA2048")
 
 
-def unique(prefix: str) -> str:
-    return f"{prefix}{time.time_ns()}"
-
-
-def seed(number: str) -> Dict[str, Any]:
-    return {
-        "openid": "onqOjjmo8wmTOOtSKwXtGjg9Gb58", "appid": "wxa1111111", "sub_mchid": "1900000109",
-        "sub_appid": "wxa1111111", "authenticate_number": number, "project_name": "某项目",
-        "employer_name": "某用工企业", "user_name": Sensitive("张三"),
-        "id_card_number": Sensitive("110101199003071234"),
-        "employment_type": "LONG_TERM_EMPLOYMENT", "authenticate_type": "SIGN_IN",
-    }
+seed = seed_body
 
 
 @pytest.fixture(scope="module")

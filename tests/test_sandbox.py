@@ -16,6 +16,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 import pytest
 import requests
 
+from tests.support import both_ways, seed_body, unique
 from wechatpay_chain import AesGcm, Formatter, Hash, Rsa, Sensitive, Transformer
 from wechatpay_chain.errors import ApiError, ClientError, ServerError, TransportError, VerificationError
 from wechatpay_chain.notify import parse_notification, parse_notification_v2
@@ -25,26 +26,13 @@ SEED = "v3/payroll-card/authentications/pre-order-with-auth"
 TODAY = datetime.now(timezone(timedelta(hours=8))).strftime("%Y-%m-%d")
 
 
-def seed(number: str, **extra: Any) -> Dict[str, Any]:
-    doc: Dict[str, Any] = {
-        "openid": "onqOjjmo8wmTOOtSKwXtGjg9Gb58", "appid": "wxa1111111", "sub_mchid": "1900000109",
-        "sub_appid": "wxa1111111", "authenticate_number": number, "project_name": "某项目",
-        "employer_name": "某用工企业", "user_name": Sensitive("张三"),
-        "id_card_number": Sensitive("110101199003071234"),
-        "employment_type": "LONG_TERM_EMPLOYMENT", "authenticate_type": "SIGN_IN",
-    }
-    doc.update(extra)
-    return doc
+seed = seed_body
 
 
 def order(sb: Sandbox, out_trade_no: str, notify_url: str = "https://x.test/", total: int = 100) -> Dict[str, Any]:
     return {"appid": "wxd678efh567hg6787", "mchid": sb.mchid, "description": "Image形象店-深圳腾大-QQ公仔",
             "out_trade_no": out_trade_no, "notify_url": notify_url, "amount": {"total": total, "currency": "CNY"},
             "payer": {"openid": "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"}}
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}{time.time_ns()}"
 
 
 # -- raw protocol ---------------------------------------------------------------------------------------
@@ -208,17 +196,7 @@ def test_stop_leaves_no_thread_and_async_with_runs_on_the_loop() -> None:
 @pytest.fixture(params=["sync", "async"])
 def call(request: pytest.FixtureRequest) -> Any:
     """call(node, 'post', **options) through `post` or `post_async`."""
-
-    def sync(node: Any, verb: str, **kw: Any) -> Any:
-        return getattr(node, verb)(**kw)
-
-    def via_async(node: Any, verb: str, **kw: Any) -> Any:
-        async def go() -> Any:
-            return await getattr(node, f"{verb}_async")(**kw)
-
-        return asyncio.run(go())
-
-    return sync if request.param == "sync" else via_async
+    return both_ways(request.param)
 
 
 @pytest.mark.parametrize("form", ["attribute", "item", "chain"])

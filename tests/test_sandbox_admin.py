@@ -4,7 +4,6 @@ request, never a key or a body."""
 
 from __future__ import annotations
 
-import asyncio
 import http.client
 import io
 import json
@@ -23,7 +22,8 @@ from typing import Any, Dict, Iterator, List, Optional
 import pytest
 import requests
 
-from wechatpay_chain import Builder, Rsa, Sensitive
+from tests.support import both_ways, seed_body, unique
+from wechatpay_chain import Builder, Rsa
 from wechatpay_chain.errors import ClientError, ServerError, VerificationError
 from wechatpay_chain.sandbox import Sandbox
 
@@ -31,18 +31,7 @@ SEED = "v3/payroll-card/authentications/pre-order-with-auth"
 ENTRY = {"method", "path", "status", "request_id", "time"}
 
 
-def unique(prefix: str) -> str:
-    return f"{prefix}{time.time_ns()}"
-
-
-def seed(number: str) -> Dict[str, Any]:
-    return {
-        "openid": "onqOjjmo8wmTOOtSKwXtGjg9Gb58", "appid": "wxa1111111", "sub_mchid": "1900000109",
-        "sub_appid": "wxa1111111", "authenticate_number": number, "project_name": "某项目",
-        "employer_name": "某用工企业", "user_name": Sensitive("张三"),
-        "id_card_number": Sensitive("110101199003071234"),
-        "employment_type": "LONG_TERM_EMPLOYMENT", "authenticate_type": "SIGN_IN",
-    }
+seed = seed_body
 
 
 def order(mchid: str, no: str, notify_url: str = "https://example.com/notify") -> Dict[str, Any]:
@@ -88,17 +77,7 @@ def client(sb: Sandbox) -> Iterator[Any]:
 @pytest.fixture(params=["sync", "async"])
 def call(request: pytest.FixtureRequest) -> Any:
     """call(node, 'post', **options) through `post` or `post_async`."""
-
-    def sync(node: Any, verb: str, **kw: Any) -> Any:
-        return getattr(node, verb)(**kw)
-
-    def via_async(node: Any, verb: str, **kw: Any) -> Any:
-        async def go() -> Any:
-            return await getattr(node, f"{verb}_async")(**kw)
-
-        return asyncio.run(go())
-
-    return sync if request.param == "sync" else via_async
+    return both_ways(request.param)
 
 
 class Receiver:

@@ -20,14 +20,11 @@ from typing import Any, Dict, Iterator, List, Tuple
 
 import pytest
 
+from tests.support import unique
 from wechatpay_chain.sandbox import Sandbox
 
 LOGGER = "wechatpay_chain.sandbox"
 SLOW = 30.0  # notify_timeout: an attempt at a host that does not answer would take this long
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}{time.time_ns()}"
 
 
 def order(sb: Sandbox, no: str, notify_url: str) -> Dict[str, Any]:
