@@ -41,7 +41,10 @@ def create_app(
                 request.headers, body, certs=keyring, apiv3_key=apiv3_key, replay_guard=guard
             )
         except WeChatPayError as exc:
-            log.warning("refused a WeChat Pay callback: %s", exc)
+            # WeChat Pay's signature probe (WECHATPAY/SIGNTEST/, `exc.probe`) lands here too: this failure answer
+            # is what it expects. Log it quietly; any other refusal is worth a look.
+            level = logging.INFO if getattr(exc, "probe", False) else logging.WARNING
+            log.log(level, "refused a WeChat Pay callback: %s", exc)
             return web.json_response({"code": "FAIL", "message": str(exc)}, status=400)
         try:
             await on_notification(notification)

@@ -56,7 +56,10 @@ def notify(request: HttpRequest) -> JsonResponse:
             certs=_state["keyring"], apiv3_key=_state["apiv3_key"], replay_guard=_state["guard"],
         )
     except WeChatPayError as exc:
-        log.warning("refused a WeChat Pay callback: %s", exc)
+        # WeChat Pay's signature probe (WECHATPAY/SIGNTEST/, `exc.probe`) lands here too: this failure answer
+        # is what it expects. Log it quietly; any other refusal is worth a look.
+        level = logging.INFO if getattr(exc, "probe", False) else logging.WARNING
+        log.log(level, "refused a WeChat Pay callback: %s", exc)
         return JsonResponse({"code": "FAIL", "message": str(exc)}, status=400)
     try:
         _state["handler"](notification)

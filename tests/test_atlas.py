@@ -46,9 +46,10 @@ def test_the_atlas_counts_every_operation() -> None:
     by_root = {}
     for op in ops:
         by_root[op.template.split("/")[0]] = by_root.get(op.template.split("/")[0], 0) + 1
-    assert by_root == {"v3": 993, "hk": 21, "global": 5, "v2": 136}
+    # v3: the YAML's 993 and the fapiao file download it lacks (tools/gen_atlas.py EXTRA)
+    assert by_root == {"v3": 994, "hk": 21, "global": 5, "v2": 136}
     assert sum(op.serial for op in ops) == 116
-    assert len({(op.method, op.template) for op in ops}) == len(ops) == 1155
+    assert len({(op.method, op.template) for op in ops}) == len(ops) == 1156
     assert [op.template for op in ops] == sorted(op.template for op in ops)
 
 

@@ -182,10 +182,35 @@ def test_key_choice_caller_serial_then_pub_key_id_then_newest_certificate() -> N
     assert rec2.requests[-1].headers["Wechatpay-Serial"] == "CERTSERIAL"
 
 
-def test_no_serial_header_without_encryption() -> None:
-    rec = Recorder(TOKEN)
-    make(rec).v3.x.post(json={"a": "plain"})
+def test_a_certificate_only_config_sends_no_serial_header_without_encryption() -> None:
+    rec = Recorder(signed(b'{"token":"T","expires_in":1800}', serial="CERTSERIAL"))
+    make(rec, certs={"CERTSERIAL": PLATFORM_PUB}).v3.x.post(json={"a": "plain"})
     assert "Wechatpay-Serial" not in rec.requests[0].headers
+
+
+@MODES
+def test_with_a_public_key_every_request_names_it(mode: str) -> None:
+    """Issue 18: the service signs with the public key only answers to requests that name it; while migrating,
+    every request must, not only those that encrypt a field."""
+    rec = Recorder(TOKEN)
+    client = make(rec, certs={PUB_ID: PLATFORM_PUB, "CERTSERIAL": PLATFORM_PUB})
+    call(client.v3.x, "post", mode, json={"a": "plain"})
+    call(client.v3.pay.transactions.id._transaction_id_, "get", mode, transaction_id="42", query={"mchid": "1"})
+    assert [r.headers["Wechatpay-Serial"] for r in rec.requests] == [PUB_ID, PUB_ID]
+    call(client.v3.x, "post", mode, json={"a": "plain"}, headers={"Wechatpay-Serial": "CERTSERIAL"})
+    assert rec.requests[-1].headers["Wechatpay-Serial"] == "CERTSERIAL"  # the call's own wins
+    assert client.get_driver().key_usage() == {PUB_ID: 3}
+
+
+def test_several_public_keys_need_wechatpay_serial() -> None:
+    other = "PUB_KEY_ID_0114232134912410000000000001"
+    with pytest.raises(InvalidArgumentError, match="several WeChat Pay public keys .* `wechatpay_serial`"):
+        make(certs={PUB_ID: PLATFORM_PUB, other: PLATFORM_PUB})
+    rec = Recorder(TOKEN)
+    make(rec, certs={PUB_ID: PLATFORM_PUB, other: PLATFORM_PUB}, wechatpay_serial=other).v3.x.get()
+    assert rec.requests[-1].headers["Wechatpay-Serial"] == other
+    with pytest.raises(InvalidArgumentError, match="`wechatpay_serial` must be the id of a WeChat Pay public key"):
+        make(certs={PUB_ID: PLATFORM_PUB}, wechatpay_serial="CERTSERIAL")
 
 
 def test_sensitive_is_redacted_and_not_serialisable() -> None:

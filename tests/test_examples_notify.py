@@ -2,7 +2,8 @@
 
 Flow per framework: start the example app; create a JSAPI order through the client with its
 notify_url; build the front-end pay-sign set; `sb.pay()` makes the sandbox POST a signed, encrypted
-TRANSACTION.SUCCESS notification; the app verifies, decrypts and hands it to the callback.
+TRANSACTION.SUCCESS notification; the app verifies, decrypts and hands it to the callback. An untrusted
+callback, WeChat Pay's signature probe among them, gets a failure answer.
 """
 
 from __future__ import annotations
@@ -262,6 +263,24 @@ def test_example_refuses_an_untrusted_callback(name: str, sb: Any, client: Any) 
         with serve(app) as url:
             order = _order(client, sb, url)
             assert sb.pay(order["out_trade_no"]) == 400
+    assert received == [] and not done.is_set()
+
+
+@pytest.mark.parametrize("name", list(FRAMEWORKS))
+def test_example_answers_a_signature_probe_with_a_failure(name: str, sb: Any, client: Any) -> None:
+    """WeChat Pay's WECHATPAY/SIGNTEST/ probe (`sb.pay(no, probe=True)`): a 4xx failure answer, no hand-off."""
+    _requirements(name)
+    _, make_app, serve, make_handler = FRAMEWORKS[name]
+    received: List[Dict[str, Any]] = []
+    done = threading.Event()
+    handler = make_handler(received, done)
+    config = {"certs": {sb.platform_public_key_id: sb.platform_public_key_pem}, "apiv3_key": sb.apiv3_key}
+    if name == "django":  # one Django per process: reconfigure the view, keep the WSGI app
+        load_example("notify_django").configure_notify(**config, on_notification=handler)
+    with serve(make_app(config, handler)) as url:
+        order = _order(client, sb, url)
+        status = sb.pay(order["out_trade_no"], probe=True)
+    assert status is not None and 400 <= status < 600
     assert received == [] and not done.is_set()
 
 

@@ -129,10 +129,17 @@ def _api(status: int, code: Optional[str]) -> Callable[[Any], None]:
 
 def _verification(exc: Any) -> None:
     assert exc.response is not None  # the evidence travels with the error, never as a success
+    assert exc.probe is False  # a forgery, a tampered answer or a setup problem: not WeChat Pay's probe
+
+
+def _probe(exc: Any) -> None:
+    assert exc.response is not None and exc.probe is True
+    assert "refusing it is correct" in str(exc)
 
 
 SCENARIOS = [
     Scenario("bad_signature", "bad_signature", {}, VerificationError, "does not verify", _verification),
+    Scenario("probe", "probe", {}, VerificationError, "WeChat Pay signature probe", _probe),
     *[
         Scenario(f"missing_{h}", "missing_header", {"name": h}, VerificationError, f"missing header(s) {h}",
                  _verification)
@@ -188,6 +195,7 @@ def test_fault_gives_the_documented_error_then_the_client_recovers(
     ("missing_header", {}, True),  # the signature goes, its type stays: exactly the one header asked for is missing
     ("missing_header", {"name": "Wechatpay-Nonce"}, True),
     ("bad_signature", {}, True),
+    ("probe", {}, True),
     ("tampered_body", {}, True),
     ("unknown_serial", {}, True),
     ("clock_skew", {"seconds": 240}, True),
@@ -326,7 +334,8 @@ def test_dropped_answer_is_not_retried_by_default(sb: Sandbox, through: Callable
     assert info.value.kind == "read" and len(sb.requests) == 1
 
 
-@pytest.mark.parametrize("fault,params", [("bad_signature", {}), ("tampered_body", {}), ("unknown_serial", {}),
+@pytest.mark.parametrize("fault,params", [("bad_signature", {}), ("probe", {}), ("tampered_body", {}),
+                                          ("unknown_serial", {}),
                                           ("clock_skew", {"seconds": -900}), ("non_json", {"status": 200})])
 def test_failed_verification_is_never_retried(
     sb: Sandbox, through: Callable[..., Caller], fault: str, params: Dict[str, Any]

@@ -317,8 +317,25 @@ def test_signed_by_another_key() -> None:
 def test_signtest_probe_fails() -> None:
     headers, raw = make()
     headers["Wechatpay-Signature"] = "WECHATPAY/SIGNTEST/" + headers["Wechatpay-Signature"]
-    with pytest.raises(VerificationError, match="does not verify"):
+    with pytest.raises(VerificationError, match="signature probe") as info:
         parse(headers, raw)
+    assert info.value.probe is True
+    assert "refusing it is correct" in str(info.value)
+
+
+def test_signtest_probe_with_unknown_serial_is_still_a_probe() -> None:
+    headers, raw = make(serial="5157F09EFDC096DE15EBE81A47057A72********")
+    headers["Wechatpay-Signature"] = "WECHATPAY/SIGNTEST/" + "QUJD" * 8
+    with pytest.raises(VerificationError) as info:
+        parse(headers, raw)
+    assert info.value.probe is True
+
+
+def test_forged_signature_is_not_a_probe() -> None:
+    headers, raw = make(signing_key=merchant_private_key())
+    with pytest.raises(VerificationError) as info:
+        parse(headers, raw)
+    assert info.value.probe is False
 
 
 @pytest.mark.parametrize("field", ["Wechatpay-Nonce", "Wechatpay-Timestamp"])

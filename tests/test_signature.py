@@ -210,10 +210,28 @@ def test_a_tampered_body_is_refused() -> None:
 
 def test_the_signtest_probe_is_refused_even_by_a_verifier_that_accepts_anything() -> None:
     probe = headers(Wechatpay_Signature=PROBE_PREFIX + SIGNATURE)
-    with pytest.raises(VerificationError, match=f"does not verify: it is a {PROBE_PREFIX} probe"):
+    with pytest.raises(VerificationError, match="is a WeChat Pay signature probe") as info:
         verify(probe)
-    with pytest.raises(VerificationError, match="probe"):
+    assert info.value.probe is True and "refusing it is correct" in str(info.value)
+    with pytest.raises(VerificationError, match="probe") as info:
         verify(probe, keys=None, verifier=lambda message, signature, serial: True)
+    assert info.value.probe is True
+
+
+def test_a_probe_is_told_before_the_serial_and_the_clock() -> None:
+    """A probe naming an unknown serial is a probe (never an UnknownSerialError, which may refresh keys)."""
+    for change in ({"Wechatpay_Serial": "UNKNOWN"}, {"Wechatpay_Timestamp": "1"}):
+        with pytest.raises(VerificationError) as info:
+            verify(headers(Wechatpay_Signature=PROBE_PREFIX + "AAAA", **change))
+        assert info.value.probe is True and not isinstance(info.value, UnknownSerialError)
+
+
+def test_every_other_failure_is_not_a_probe() -> None:
+    for h in (headers(Wechatpay_Nonce=""), headers(Wechatpay_Timestamp="x"), headers(Wechatpay_Serial="Y"),
+              headers(Wechatpay_Signature="AAAA")):
+        with pytest.raises(VerificationError) as info:
+            verify(h)
+        assert info.value.probe is False
 
 
 def test_the_response_rides_on_every_error() -> None:

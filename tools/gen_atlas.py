@@ -4,12 +4,14 @@
 
 Writes, byte for byte the same for the same input:
 - `wechatpay_chain/atlas/operations.json`: one row per operation, the facts a call needs (method, template,
-  encrypted request and response fields, required body keys, upload/download/mTLS marks, the doc link);
+  encrypted request and response fields, required body keys, upload/download/mTLS/unsigned marks, the doc link);
 - `wechatpay_chain/atlas/schemas.json`: each operation's path, query, body and answer schemas, reduced to facts
   (types, properties, required lists, enums, formats, bounds, examples); what the sandbox and the type stubs use;
 - `wechatpay_chain/atlas/LICENSE`: the source's MIT notice, which travels with anything generated from it.
 
 Descriptions (documentation prose) are dropped; only the official doc link is taken from them.
+Two facts the YAML does not carry are added here, each listed below with its source: which downloads the
+service answers unsigned (`UNSIGNED`), and the one such download the YAML lacks (`EXTRA`).
 Needs PyYAML (a development dependency: the package reads the JSON it writes, never YAML).
 """
 
@@ -32,6 +34,30 @@ KEEP = ("type", "format", "enum", "example", "nullable", "maxLength", "minLength
 METHODS = ("get", "post", "put", "patch", "delete")
 #: produces: a JSON answer; anything else is a binary download
 JSON_TYPES = {"application/json", "application/xml", "text/xml"}
+#: The downloads WeChat Pay answers without a `Wechatpay-Signature` (the clients skip their verification and,
+#: where the preceding signed call gives one, check a digest instead): marked `"unsigned": true` and
+#: `"download": true`. Sources: wechatpay-php (`ClientJsonTrait`: bill files, complaint images), the Node SDK by
+#: the same author (`lib/decorator.js`, 2025-03: also the transfer receipts and the fapiao file), and the
+#: official pages ("该接口不支持签名和验签"); the global complaint images answer as the domestic ones do.
+UNSIGNED = frozenset({
+    ("GET", "v3/billdownload/file"),
+    ("GET", "v3/merchant-service/images/{media_id}"),
+    ("GET", "v3/global/merchant-service/images/{media_id}"),
+    ("GET", "v3/transferdownload/elecvoucherfile"),
+    ("GET", "v3/transferdownload/signfile"),
+    ("GET", "v3/new-tax-control-fapiao/download"),
+})
+#: Operations the YAML does not describe, as (template, method, Swagger operation): the fapiao file download
+#: (`download_url` of `.../fapiao-applications/{fapiao_apply_id}/fapiao-files`; official page below).
+EXTRA: Tuple[Tuple[str, str, Dict[str, Any]], ...] = (
+    ("v3/new-tax-control-fapiao/download", "get", {
+        "description": "[官方文档](https://pay.weixin.qq.com/docs/merchant/apis/fapiao/fapiao-applications/"
+                       "download-invoice-file.html)",
+        "produces": ["application/pdf"],
+        "parameters": [{"name": "token", "in": "query", "type": "string"}],
+        "responses": {"200": {}},
+    }),
+)
 DOC_LINK = re.compile(r"\[[^\]]*文档[^\]]*\]\((https?://[^)\s]+)\)")
 SERIAL_REF = "HTTP_WECHATPAY_SERIAL"
 
@@ -172,7 +198,8 @@ def operation(source: Source, template: str, method: str, op: Dict[str, Any], wh
         "decrypt": field_paths(response, "base64"),
         "required": sorted((body or {}).get("required", [])) if isinstance(body, dict) else [],
         "upload": "multipart/form-data" in consumes,
-        "download": bool(produces) and not any(p in JSON_TYPES for p in produces),
+        "download": (method.upper(), template) in UNSIGNED or bool(produces) and not any(p in JSON_TYPES
+                                                                                        for p in produces),
         "mtls": bool(op.get("x-api-cert-required")),
         "serial": params["serial"],
         "doc": link.group(1) if link else None,
@@ -183,6 +210,8 @@ def operation(source: Source, template: str, method: str, op: Dict[str, Any], wh
         row["base_uri"] = str(base_uri)
     if op.get("deprecated"):
         row["deprecated"] = True
+    if (method.upper(), template) in UNSIGNED:
+        row["unsigned"] = True
     schemas = {"path": params["path"], "query": params["query"], "body": body, "form": params["form"],
                "headers": sorted(params["header"]), "response": response}
     return row, {k: v for k, v in schemas.items() if v}
@@ -201,6 +230,13 @@ def collect(root: Path) -> Tuple[List[Dict], Dict[str, Dict]]:
                     row, schema = operation(source, template, method, doc[method], path.resolve())
                     rows.append(row)
                     schemas[f"{row['method']} {template}"] = schema
+    for template, method, op in EXTRA:
+        row, schema = operation(source, template, method, op, root / "SOURCE.md")
+        rows.append(row)
+        schemas[f"{row['method']} {template}"] = schema
+    missing = UNSIGNED - {(row["method"], row["template"]) for row in rows}
+    if missing:
+        raise ValueError(f"UNSIGNED names operations the source lacks: {sorted(missing)}")
     rows.sort(key=lambda r: (r["template"], r["method"]))
     return rows, schemas
 

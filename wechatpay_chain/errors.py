@@ -53,11 +53,17 @@ class TransportError(WeChatPayError):
 
 
 class VerificationError(WeChatPayError):
-    """A response (or notification) whose signature, timestamp or serial cannot be trusted."""
+    """A response (or notification) whose signature, timestamp or serial cannot be trusted.
 
-    def __init__(self, message: str, response: Optional[Response] = None) -> None:
+    ``probe``: True when the signature is WeChat Pay's own ``WECHATPAY/SIGNTEST/`` probe, sent on purpose to
+    check that the merchant verifies; refusing it is correct (a notification handler answers it with a
+    failure). False for every other failure: a forgery, a tampered body, or a setup problem.
+    """
+
+    def __init__(self, message: str, response: Optional[Response] = None, *, probe: bool = False) -> None:
         super().__init__(message)
         self.response = response
+        self.probe = probe
 
 
 class ApiError(WeChatPayError):

@@ -27,6 +27,7 @@ __all__ = [
     "Headers",
     "Request",
     "Response",
+    "KeyUsage",
     "Sleep",
     "Offload",
     "Timeout",
@@ -170,6 +171,31 @@ class Offload:
     arg: Any
 
 
+class KeyUsage:
+    """How many verified answers and notifications each WeChat Pay key id signed: what a merchant watches while
+    migrating from platform certificates to the public key (`Driver.key_usage()`). Thread-safe."""
+
+    __slots__ = ("_counts", "_lock")
+
+    def __init__(self) -> None:
+        import threading
+
+        self._counts: Dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def record(self, key_id: str) -> None:
+        with self._lock:
+            self._counts[key_id] = self._counts.get(key_id, 0) + 1
+
+    def snapshot(self) -> Dict[str, int]:
+        """{key id: count}, a copy."""
+        with self._lock:
+            return dict(self._counts)
+
+    def __repr__(self) -> str:
+        return f"KeyUsage({self.snapshot()!r})"
+
+
 @dataclass(frozen=True)
 class Response(Generic[_J]):
     """What came back: the same type from the requests and the aiohttp transport.
@@ -185,6 +211,9 @@ class Response(Generic[_J]):
     reason: str = ""
     #: a streamed body (downloads with `stream=True`): iterable or async-iterable chunks, with `close()`
     stream: Any = field(default=None, repr=False, compare=False)
+    #: the key id (`Wechatpay-Serial`: a `PUB_KEY_ID_...` or a certificate serial) whose signature this answer was
+    #: verified with; empty for an answer that is not verified (APIv2, unsigned downloads, errors)
+    verified_by: str = field(default="", repr=False, compare=False)
 
     def iter_bytes(self, size: int = 65536) -> Iterator[bytes]:
         """The body in chunks: from the wire when streamed, else slices of `content`."""

@@ -18,6 +18,7 @@ from wechatpay_chain.crypto._rsa import RsaKey
 from wechatpay_chain.crypto._symmetric import WRONG_APIV3_KEY, AesEcb, AesGcm, Hash, check_apiv3_key
 from wechatpay_chain.errors import DecryptionError, InvalidArgumentError, VerificationError
 from wechatpay_chain.keys._keyring import Keyring
+from wechatpay_chain.models import KeyUsage
 from wechatpay_chain.protocol._signature import NONCE, SERIAL, SIGNATURE, TIMESTAMP, verify_signature
 from wechatpay_chain.protocol._transformer import Transformer
 from wechatpay_chain.protocol.v2 import sign_type_of, sign_v2
@@ -253,6 +254,7 @@ def parse_notification(
     max_skew: int = 300,
     now: Optional[float] = None,
     replay_guard: Optional[ReplayCheck] = None,
+    key_usage: Optional[KeyUsage] = None,
 ) -> Dict[str, Any]:
     """Verify an APIv3 notification and return it with ``resource`` decrypted to a dict (PHP README "回调通知").
 
@@ -260,6 +262,7 @@ def parse_notification(
     ``certs``: ``{serial: key, certificate or PEM}`` or a ``Keyring``. Raises ``VerificationError``
     (missing headers, skew, unknown serial, bad signature, replay, malformed body) or
     ``DecryptionError`` (wrong APIv3 key, tampered ciphertext); never returns a partial result.
+    ``key_usage``: a ``KeyUsage`` (``client.get_driver().usage``) that counts the key id that signed it.
     """
     check_apiv3_key(apiv3_key, "apiv3_key")
     current = time.time() if now is None else now
@@ -282,6 +285,8 @@ def parse_notification(
             fresh = replay_guard.check_and_remember(key, current)
         if not fresh:
             raise VerificationError(f"notification {ident[:72]!r} was already received (replay)")
+    if key_usage is not None:  # e.g. client.get_driver().usage: notifications counted beside answers
+        key_usage.record(h[SERIAL])
     out = dict(notification)
     out["resource"] = resource
     return out

@@ -17,6 +17,7 @@ from wechatpay_chain._endpoints._common import Encrypt, PhpOptions, Query, RawBo
 class NewTaxControlFapiaoNode(Node):
     """v3/new-tax-control-fapiao"""
     cardTemplate: CardTemplateNode
+    download: DownloadNode
     fapiaoApplications: FapiaoApplicationsNode
     fapiaomerchant: FapiaomerchantNode
     merchant: NewTaxControlFapiaoMerchantNode
@@ -57,6 +58,21 @@ class CardTemplateCustomCell(TypedDict, total=False):
 class CardTemplateAnswer(TypedDict, total=False):
     card_appid: Required[str]
     card_id: Required[str]
+
+
+class DownloadNode(Node):
+    """v3/new-tax-control-fapiao/download"""
+    def get(self, options: PhpOptions = None, /, *, query: DownloadQuery = ..., headers: Mapping[str, str] = ...,
+            timeout: Timeout = ..., encrypt: Encrypt = ..., stream: bool = ...) -> Response[Any]:
+        """https://pay.weixin.qq.com/docs/merchant/apis/fapiao/fapiao-applications/download-invoice-file.html"""
+    async def get_async(self, options: PhpOptions = None, /, *, query: DownloadQuery = ...,
+                        headers: Mapping[str, str] = ..., timeout: Timeout = ..., encrypt: Encrypt = ...,
+                        stream: bool = ...) -> Response[Any]:
+        """https://pay.weixin.qq.com/docs/merchant/apis/fapiao/fapiao-applications/download-invoice-file.html"""
+
+
+class DownloadQuery(TypedDict, total=False):
+    token: StrOrSensitive
 
 
 class FapiaoApplicationsNode(Node):

@@ -37,6 +37,8 @@ class Operation:
     APIv2 ones start ``v2/``). ``encrypt``: the request body's encrypted fields, in the ``encrypt=`` path
     syntax; ``encrypt_query``: encrypted query parameters; ``decrypt``: the answer's encrypted fields;
     ``required``: the body's required keys; ``upload``: a multipart upload; ``download``: a binary answer;
+    ``unsigned``: a download the service answers without a signature (bill files, complaint images, transfer
+    receipts, fapiao files: the one list clients skip verification for, `tools/gen_atlas.py` ``UNSIGNED``);
     ``mtls``: APIv2, needs the merchant certificate; ``serial``: takes ``Wechatpay-Serial``; ``doc``: the
     official documentation link; ``status``: the success status; ``base_uri``: another host, when it has one.
     """
@@ -55,6 +57,7 @@ class Operation:
     status: int = 200
     base_uri: Optional[str] = None
     deprecated: bool = False
+    unsigned: bool = False
 
     @property
     def apiv2(self) -> bool:

@@ -62,8 +62,11 @@ def add_sandbox(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=_port, default=0, help="port (default 0: a free one)")
     parser.add_argument("--credentials", metavar="DIR", help="write the keys and sandbox.json here for other clients")
-    parser.add_argument("--mode", choices=("public_key", "certificate"), default="public_key",
-                        help="sign answers with the PUB_KEY_ID_ key (default) or the platform certificate")
+    parser.add_argument("--mode", choices=("public_key", "certificate", "migration"), default="public_key",
+                        help="sign answers with the PUB_KEY_ID_ key (default) or the platform certificate; "
+                        "'migration': with the public key only when the request names it in Wechatpay-Serial")
+    parser.add_argument("--public-key-share", type=float, default=0.0, metavar="SHARE",
+                        help="--mode migration: the share (0.0-1.0) of notifications signed with the public key")
     parser.add_argument("--mchid", help="merchant id (default 1230000109)")
     parser.add_argument("--notify-host", metavar="HOST", action="append", default=[], dest="notify_hosts",
                         help="also send notifications to this host (repeatable); by default only loopback hosts "
@@ -123,7 +126,8 @@ async def _serve(args: argparse.Namespace) -> int:
             loop.add_signal_handler(signum, stop.set)
         except (NotImplementedError, RuntimeError, ValueError):  # Windows: Ctrl-C raises KeyboardInterrupt
             pass
-    sb = Sandbox(args.host, args.port, mode=args.mode, mchid=args.mchid, notify_hosts=args.notify_hosts)
+    sb = Sandbox(args.host, args.port, mode=args.mode, mchid=args.mchid, notify_hosts=args.notify_hosts,
+                 public_key_share=args.public_key_share)
     with console_logging(sys.stderr):  # one line per request served to stderr, never a key or a body
         async with sb:
             print(sb.base_uri, flush=True)

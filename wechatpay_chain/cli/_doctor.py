@@ -242,6 +242,7 @@ def _remote_checks(check: Checklist, settings: Any, key: Any, loaded: Dict[str, 
     _check_signature_accepted(check, settings, response, code)
     _check_clock(check, response)
     _check_answer_verifies(check, settings, response, loaded)
+    _check_migration(check, response, loaded)
     if response.status_code == 404 and code == "RESOURCE_NOT_EXISTS":
         _check_public_key_mode(check, settings, loaded)
         return
@@ -330,6 +331,33 @@ def _check_answer_verifies(check: Checklist, settings: Any, response: Any, loade
         check.fail(_ANSWERS_VERIFY, one_line(exc))
     else:
         check.ok(_ANSWERS_VERIFY, signed.serial)
+
+
+_MIGRATION = "public-key migration"
+
+
+def _check_migration(check: Checklist, response: Any, loaded: Dict[str, Any]) -> None:
+    """Where the switch from platform certificates to the WeChat Pay public key stands: the probe named the
+    configured PUB_KEY_ID_ in Wechatpay-Serial (as every request of the client does), so the key that signed its
+    answer says whether the service answers this merchant with the public key yet."""
+    public = [s for s in loaded if s.startswith(PUBLIC_KEY_ID_PREFIX)]
+    certificates = [s for s in loaded if not s.startswith(PUBLIC_KEY_ID_PREFIX)]
+    signer = str(response.headers.get("Wechatpay-Serial", ""))
+    if not public:
+        if certificates:
+            check.skip(_MIGRATION, "certificate mode: to migrate, add the WeChat Pay public key (merchant platform, "
+                       "API security) under [certs] beside the certificates; every request then names it")
+        return
+    if not certificates:
+        check.ok(_MIGRATION, f"public-key mode ({', '.join(public)}): nothing to migrate")
+    elif signer in public:
+        check.ok(_MIGRATION, f"the probe named {signer} and the answer is signed by it: answers to requests that "
+                 "name it (every request of this client) are signed by the public key; callbacks switch on the "
+                 "service's schedule, so keep both keys until `key_usage()` shows notifications signed by the public "
+                 "key only, then void the certificate (voiding is final)")
+    elif signer:
+        check.warn(_MIGRATION, f"the probe named {public[0]} but the answer is signed by {signer}: the service does "
+                   "not answer this merchant with the public key yet; keep both keys and run doctor again later")
 
 
 def _check_public_key_mode(check: Checklist, settings: Any, loaded: Dict[str, Any]) -> None:

@@ -10,7 +10,7 @@ from wechatpay_chain import __version__
 from wechatpay_chain.crypto._rsa import Rsa, RsaKey
 from wechatpay_chain.crypto._symmetric import check_apiv3_key
 from wechatpay_chain.errors import InvalidArgumentError
-from wechatpay_chain.keys._keyring import Keyring
+from wechatpay_chain.keys._keyring import PUBLIC_KEY_ID_PREFIX, Keyring
 from wechatpay_chain.models import TOKEN, Timeout
 from wechatpay_chain.protocol._formatter import Formatter
 from wechatpay_chain.protocol._retry import Retry, retry_policy
@@ -23,6 +23,7 @@ __all__ = [
     "Verifier",
     "Secret",
     "DEFAULT_BASE_URI",
+    "DEFAULT_BACKUP_URI",
     "DEFAULT_TIMEOUT",
     "MAX_TIMEOUT",
     "V3_ACCEPT",
@@ -38,6 +39,8 @@ Signer = Callable[[str], str]
 # `Verifier`, (message, base64 signature, serial) -> valid?, is protocol.signature's, the one every check uses
 
 DEFAULT_BASE_URI = "https://api.mch.weixin.qq.com/"
+#: the official high-availability guide's backup domain: the default `backup_base_uri` for the default `base_uri`
+DEFAULT_BACKUP_URI = "https://api2.mch.weixin.qq.com/"
 DEFAULT_TIMEOUT: Tuple[float, float] = (10.0, 30.0)
 V3_ACCEPT = "application/json, text/plain, application/x-gzip, application/pdf, image/png, image/*;q=0.5"
 V3_CONTENT_TYPE = "application/json; charset=utf-8"
@@ -49,6 +52,7 @@ _KNOWN = {
     "private_key",
     "certs",
     "base_uri",
+    "backup_base_uri",
     "timeout",
     "headers",
     "secret",
@@ -67,6 +71,7 @@ _KNOWN = {
     "session",
     "max_clock_offset",
     "crypto_threads",
+    "wechatpay_serial",
 }
 
 
@@ -129,6 +134,9 @@ class Config:
     verifier: Verifier = field(repr=False)
     base_uri: str = DEFAULT_BASE_URI
     base_path: str = "/"
+    #: where a call goes once when `base_uri` cannot be reached (a `connect` failure), and its path; None: nowhere
+    backup_base_uri: Optional[str] = None
+    backup_base_path: str = "/"
     headers: Mapping[str, str] = field(default_factory=dict)
     timeout: Timeout = DEFAULT_TIMEOUT
     clock: Callable[[], int] = Formatter.timestamp
@@ -144,6 +152,8 @@ class Config:
     retry: Optional[Retry] = None
     apiv3: bool = True
     crypto_threads: int = 0
+    #: the `PUB_KEY_ID_...` every APIv3 request names in `Wechatpay-Serial` (the public-key migration), or ""
+    wechatpay_serial: str = ""
 
 
 def _default_signer(key: Optional[RsaKey]) -> Signer:
@@ -270,16 +280,31 @@ def _check_signing(config: Mapping[str, Any], draft: _Draft) -> None:
     )
 
 
-def _check_base_uri(config: Mapping[str, Any], draft: _Draft) -> None:
-    """An http(s) URL, kept with a trailing slash, and its path, which every request path goes under."""
-    base_uri = config.get("base_uri", DEFAULT_BASE_URI)
+def _base(base_uri: Any, name: str) -> Tuple[str, str]:
+    """(the URL with a trailing slash, its path) of an http(s) URL, which every request path goes under."""
     if not (isinstance(base_uri, str) and base_uri.startswith(("https://", "http://"))):
-        raise InvalidArgumentError("`base_uri` must be an http(s) URL such as https://api.mch.weixin.qq.com/")
-    _check_url_parts(base_uri)
+        raise InvalidArgumentError(f"`{name}` must be an http(s) URL such as https://api.mch.weixin.qq.com/")
+    _check_url_parts(base_uri, name)
     if not base_uri.endswith("/"):
         base_uri += "/"
     rest = base_uri.split("://", 1)[1]
-    draft.update(base_uri=base_uri, base_path=rest[rest.find("/") :] if "/" in rest else "/")
+    return base_uri, rest[rest.find("/") :] if "/" in rest else "/"
+
+
+def _check_base_uri(config: Mapping[str, Any], draft: _Draft) -> None:
+    """`base_uri`, and `backup_base_uri`: given (None or False: none), else api2 for the default `base_uri` only."""
+    base_uri, base_path = _base(config.get("base_uri", DEFAULT_BASE_URI), "base_uri")
+    backup: Any = config.get("backup_base_uri") if "backup_base_uri" in config else None
+    if "backup_base_uri" not in config and base_uri == DEFAULT_BASE_URI:
+        backup = DEFAULT_BACKUP_URI
+    backup_path = "/"
+    if backup is False or backup is None:
+        backup = None
+    else:
+        backup, backup_path = _base(backup, "backup_base_uri")
+        if backup == base_uri:
+            raise InvalidArgumentError("`backup_base_uri` is `base_uri` itself: give another host, or None for none")
+    draft.update(base_uri=base_uri, base_path=base_path, backup_base_uri=backup, backup_base_path=backup_path)
 
 
 def _check_timeout(config: Mapping[str, Any], draft: _Draft) -> None:
@@ -373,6 +398,26 @@ def _check_clock_offset(config: Mapping[str, Any], draft: _Draft) -> None:
     draft["max_clock_offset"] = offset
 
 
+def _check_wechatpay_serial(config: Mapping[str, Any], draft: _Draft) -> None:
+    """The WeChat Pay public key every APIv3 request names in `Wechatpay-Serial`, so that the service signs its
+    answers with it: the one `PUB_KEY_ID_...` in `certs`, or, with several, the one `wechatpay_serial` names."""
+    given = config.get("wechatpay_serial")
+    ids = [serial for serial in draft["certs"] if serial.startswith(PUBLIC_KEY_ID_PREFIX)] if draft["apiv3"] else []
+    if given is None:
+        if len(ids) > 1:
+            raise InvalidArgumentError(
+                f"certs hold several WeChat Pay public keys ({', '.join(ids)}): name the one every request sends "
+                "in Wechatpay-Serial with `wechatpay_serial`"
+            )
+        draft["wechatpay_serial"] = ids[0] if ids else ""
+        return
+    if not (isinstance(given, str) and given in ids):
+        raise InvalidArgumentError(
+            f"`wechatpay_serial` must be the id of a WeChat Pay public key in `certs` ({', '.join(ids) or 'none'})"
+        )
+    draft["wechatpay_serial"] = given
+
+
 def _check_retries(config: Mapping[str, Any], draft: _Draft) -> None:
     draft["retry"] = retry_policy(config.get("retries"))
 
@@ -396,6 +441,7 @@ _CHECKS: Tuple[_Check, ...] = (
     _check_crypto_threads,
     _check_clock_offset,
     _check_retries,
+    _check_wechatpay_serial,
 )
 
 
@@ -456,7 +502,7 @@ def check_header(name: Any, value: Any) -> None:
         )
 
 
-def _check_url_parts(base_uri: str) -> None:
+def _check_url_parts(base_uri: str, name: str = "base_uri") -> None:
     """A scheme, a host and an optional port and path: a query or fragment would go in front of every path."""
     from urllib.parse import urlsplit
 
@@ -472,7 +518,7 @@ def _check_url_parts(base_uri: str) -> None:
     except ValueError:
         problem = "its host or port does not parse"
     if problem:
-        raise InvalidArgumentError(f"`base_uri` {base_uri[:80]!r}: {problem}")
+        raise InvalidArgumentError(f"`{name}` {base_uri[:80]!r}: {problem}")
 
 
 #: a day: more is a mistake (and sockets refuse timeouts beyond a few hundred million seconds)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from contextlib import closing
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping, Optional, Tuple, TypeVar, Union
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Dict, Mapping, Optional, Tuple, TypeVar, Union
 
 if TYPE_CHECKING:  # asyncio and the thread pool are imported on the first async call only
     from concurrent.futures import Executor
@@ -14,7 +14,7 @@ if TYPE_CHECKING:  # asyncio and the thread pool are imported on the first async
 
 from wechatpay_chain.client._config import Config, user_agent
 from wechatpay_chain.errors import InvalidArgumentError, TransportError
-from wechatpay_chain.models import Flow, FlowOf, Offload, Request, Response, Sleep
+from wechatpay_chain.models import Flow, FlowOf, KeyUsage, Offload, Request, Response, Sleep
 from wechatpay_chain.protocol._v3 import split_options, v3_flow
 
 __all__ = ["Driver", "run", "run_async", "AsyncSend", "SyncSend"]
@@ -148,6 +148,8 @@ class Driver:
         self._async: Any = None
         self._executor: Optional[CryptoPool] = None
         self._ua_sync = self._ua_async = ""
+        #: verified answers by the key id that signed them; pass it to `parse_notification(key_usage=...)` too
+        self.usage = KeyUsage()
         if config.handler is not None:
             self._send, self._send_async = _handler_sends(config.handler)
             self._ua_sync = self._ua_async = user_agent("handler")
@@ -208,10 +210,20 @@ class Driver:
         return await run_async(make(self._ua_async), send, self.executor)
 
     def request(self, method: str, uri: str, options: Optional[Mapping[str, Any]] = None) -> Response:
-        return self.run_flow(lambda ua: self.flow(method, uri, options or {}, ua))
+        return self._count(self.run_flow(lambda ua: self.flow(method, uri, options or {}, ua)))
 
     async def request_async(self, method: str, uri: str, options: Optional[Mapping[str, Any]] = None) -> Response:
-        return await self.run_flow_async(lambda ua: self.flow(method, uri, options or {}, ua))
+        return self._count(await self.run_flow_async(lambda ua: self.flow(method, uri, options or {}, ua)))
+
+    def _count(self, response: Response) -> Response:
+        if response.verified_by:
+            self.usage.record(response.verified_by)
+        return response
+
+    def key_usage(self) -> Dict[str, int]:
+        """{key id: how many verified answers (and notifications given `usage`) it signed}, since this client was
+        built: during the public-key migration, the share signed by the `PUB_KEY_ID_...` key (see the README)."""
+        return self.usage.snapshot()
 
     def close(self) -> None:
         """Close the pooled requests Session (the aiohttp sessions close with their loops or `close_async`)."""

@@ -1,12 +1,16 @@
-"""Bill downloads: apply (`v3/bill/tradebill` | `fundflowbill`), download, check the digest, gunzip.
+"""Bill and receipt downloads: apply (`v3/bill/tradebill` | `fundflowbill`), download, check the digest, gunzip.
 
     csv = download_bill(client, bill_date='2024-06-01')
     path = await download_bill_async(client, bill_date='2024-06-01', tar_type='GZIP', dest='bill.csv')
+    receipt = client.v3.transfer.billReceipt._out_batch_no_.get(out_batch_no='plfk2020042013').json()
+    path = download_receipt(client, receipt['download_url'], receipt['hash_value'], receipt['hash_type'],
+                            dest='receipt.pdf')
 
-`v3/billdownload/file` answers unsigned (the core skips its verification, as PHP does); the download is
-trusted through the `hash_value` of the *signed* apply response instead. A mismatch raises
-`VerificationError` and leaves no file behind. Both functions share every step but the I/O: the pure
-pieces below parse the ticket, hash and decompress chunk by chunk, and commit or discard the result.
+`v3/billdownload/file` and the transfer receipt files (`v3/transferdownload/...`) answer unsigned (the core
+skips their verification: the atlas' `unsigned` list); the download is trusted through the `hash_value` of
+the *signed* apply/query response instead. A mismatch raises `VerificationError` and leaves no file behind.
+The sync and async functions share every step but the I/O: the pure pieces below parse the ticket, hash and
+decompress chunk by chunk, and commit or discard the result.
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ from wechatpay_chain.protocol._v3 import verify_statement
 __all__ = [
     "download_bill",
     "download_bill_async",
+    "download_receipt",
+    "download_receipt_async",
     "verify_statement",
     "BillTicket",
     "BillSink",
@@ -36,11 +42,14 @@ __all__ = [
     "PathLike",
     "apply_options",
     "parse_ticket",
+    "make_ticket",
 ]
 
 CHUNK_SIZE = 64 * 1024
 BILL_TYPES = ("tradebill", "fundflowbill")
 _HASHES = {"SHA1": "sha1", "SHA256": "sha256"}
+if "sm3" in hashlib.algorithms_available:  # a receipt's hash_type may be SM3 (OpenSSL builds that have it)
+    _HASHES["SM3"] = "sm3"
 PathLike = Union[str, "os.PathLike[str]"]
 
 
@@ -77,13 +86,21 @@ def parse_ticket(response: Response, base_path: str = "/") -> BillTicket:
         raise VerificationError(
             f"bill apply response lacks download_url/hash_type/hash_value ({exc})", response
         ) from None
+    return make_ticket(url, hash_type, hash_value, base_path, response)
+
+
+def make_ticket(
+    url: Any, hash_type: Any, hash_value: Any, base_path: str = "/", response: Optional[Response] = None,
+    what: str = "bill",
+) -> BillTicket:
+    """A download ticket from a signed answer's `download_url`, `hash_type` and `hash_value` (checked here)."""
     if not all(isinstance(v, str) and v for v in (url, hash_type, hash_value)):
-        raise VerificationError("bill apply response has empty download_url/hash_type/hash_value", response)
+        raise VerificationError(f"{what} apply response has empty download_url/hash_type/hash_value", response)
     if hash_type.upper() not in _HASHES:
-        raise VerificationError(f"unsupported bill hash_type {hash_type!r}", response)
+        raise VerificationError(f"unsupported {what} hash_type {hash_type[:16]!r}", response)
     digits = 2 * hashlib.new(_HASHES[hash_type.upper()]).digest_size
     if not re.fullmatch(f"[0-9a-fA-F]{{{digits}}}", hash_value.strip()):
-        raise VerificationError(f"bill hash_value is not {digits} hex digits", response)
+        raise VerificationError(f"{what} hash_value is not {digits} hex digits", response)
     parts = urlsplit(url)
     path = parts.path
     if base_path != "/" and path.startswith(base_path):
@@ -100,15 +117,17 @@ class BillSink:
     either way, so matching either proves integrity).
     """
 
-    def __init__(self, ticket: BillTicket, tar_type: Optional[str] = None, dest: Optional[PathLike] = None) -> None:
+    def __init__(
+        self, ticket: BillTicket, tar_type: Optional[str] = None, dest: Optional[PathLike] = None, what: str = "bill"
+    ) -> None:
         algo = _HASHES[ticket.hash_type]
-        self._ticket = ticket
+        self._ticket, self._what = ticket, what
         self._raw = hashlib.new(algo)
         self._plain = hashlib.new(algo) if tar_type == "GZIP" else None
         self._inflate: Optional[Any] = zlib.decompressobj(wbits=31) if tar_type == "GZIP" else None
         self._dest = os.fspath(dest) if dest is not None else None
         if self._dest is not None and os.path.isdir(self._dest):  # found before downloading, not after
-            raise InvalidArgumentError(f"dest {self._dest!r} is a directory: give the file path to write the bill to")
+            raise InvalidArgumentError(f"dest {self._dest!r} is a directory: give the file path to write the {what} to")
         self._buffer: List[bytes] = []
         self._file: Optional[AtomicFile] = None
         if self._dest is not None:  # a temp file beside dest, private (0600 less the umask); commit() or abort()
@@ -157,7 +176,8 @@ class BillSink:
         seen = [h.hexdigest() for h in (self._plain, self._raw) if h is not None]
         if not any(hmac.compare_digest(want, got) for got in seen):
             raise VerificationError(
-                f"bill {self._ticket.hash_type} mismatch: expected {want}, downloaded {seen[0]}; nothing was saved"
+                f"{self._what} {self._ticket.hash_type} mismatch: expected {want}, downloaded {seen[0]}; "
+                "nothing was saved"
             )
         if self._file is None:
             data, self._buffer = b"".join(self._buffer), []
@@ -202,3 +222,30 @@ async def download_bill_async(
         return sink.commit()
 
 
+
+
+def download_receipt(
+    client: Any, download_url: str, hash_value: str, hash_type: str = "SHA256", *, dest: Optional[PathLike] = None
+) -> Union[bytes, str]:
+    """Download a file whose digest a signed answer named (a transfer receipt: `v3/transfer/bill-receipt/
+    {out_batch_no}`, `v3/transfer-detail/electronic-receipts`, ...: their `download_url`, `hash_value`,
+    `hash_type`), check the digest, and return the bytes or the path written (atomically). The download is
+    unsigned (`v3/transferdownload/signfile`, `.../elecvoucherfile`); a mismatch raises VerificationError and
+    leaves no file behind."""
+    ticket = make_ticket(download_url, hash_type, hash_value, client.get_driver().config.base_path, what="receipt")
+    with BillSink(ticket, None, dest, what="receipt") as sink:
+        for chunk in client.chain(ticket.uri).get(query=ticket.query, stream=True).iter_bytes(CHUNK_SIZE):
+            sink.feed(chunk)
+        return sink.commit()
+
+
+async def download_receipt_async(
+    client: Any, download_url: str, hash_value: str, hash_type: str = "SHA256", *, dest: Optional[PathLike] = None
+) -> Union[bytes, str]:
+    """`download_receipt` over the async transport."""
+    ticket = make_ticket(download_url, hash_type, hash_value, client.get_driver().config.base_path, what="receipt")
+    with BillSink(ticket, None, dest, what="receipt") as sink:
+        response = await client.chain(ticket.uri).get_async(query=ticket.query, stream=True)
+        async for chunk in response.aiter_bytes(CHUNK_SIZE):
+            sink.feed(chunk)
+        return sink.commit()

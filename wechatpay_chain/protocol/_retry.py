@@ -7,6 +7,7 @@ says it already exists; it never books twice. The request body is built (and enc
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any, Callable, FrozenSet, Mapping, Optional
 
@@ -14,6 +15,8 @@ from wechatpay_chain.errors import InvalidArgumentError, TransportError
 from wechatpay_chain.models import Flow, FlowOf, Request, Response, Sleep
 
 __all__ = ["Retry", "retry_policy", "attempts", "ready"]
+
+_log = logging.getLogger("wechatpay_chain")
 
 
 
@@ -98,15 +101,30 @@ def attempts(
     policy: Optional[Retry],
     make: Callable[[], FlowOf[Request]],
     verify: Callable[[Request, Response], Response],
+    backup: Optional[Callable[[], FlowOf[Request]]] = None,
 ) -> Flow:
-    """Send the request the sub-flow `make()` returns (freshly signed per attempt) until it may stop; then verify."""
+    """Send the request the sub-flow `make()` returns (freshly signed per attempt) until it may stop; then verify.
+
+    Failover: the first `connect` failure (nothing reached the service) sends the call at once to the request
+    `backup()` returns, neither waiting nor counting as a retry; every later attempt goes there too."""
     attempt = 0
+    primary: Optional[TransportError] = None  # the connect failure that made the call fail over
+    failed = ""  # the origin it failed on, until the failover is logged
     while True:
         request = yield from make()
+        if failed:
+            _log.warning("failing over: %s cannot be reached (%s); trying the backup %s", failed, primary,
+                         _origin(request.url))
+            failed = ""
         try:
             response: Response = yield request
         except TransportError as exc:
+            if primary is None and backup is not None and exc.kind == "connect":
+                primary, failed, make = exc, _origin(request.url), backup
+                continue
             if policy is None or not policy.retries_error(exc, attempt):
+                if primary is not None:
+                    raise TransportError(f"the backup: {exc}; the primary, before it: {primary}", exc.kind) from exc
                 raise
         else:
             if policy is None or not policy.retries_response(response, attempt):
@@ -115,6 +133,12 @@ def attempts(
         assert policy is not None
         yield Sleep(policy.delay(attempt))
         attempt += 1
+
+
+def _origin(url: str) -> str:
+    """'https://host:port' of a URL (what a failover log line names: never a path, a query or a header)."""
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://{rest.split('/', 1)[0]}"
 
 
 def ready(request: Request) -> FlowOf[Request]:

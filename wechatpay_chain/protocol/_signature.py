@@ -1,9 +1,10 @@
 """The one check of a WeChat Pay signature, on an APIv3 response or a notification. Pure: no I/O, no clock.
 
 WeChat Pay signs `TIMESTAMP\\nNONCE\\nBODY\\n` (`Formatter.response`) with RSA-SHA256 under the platform key
-its `Wechatpay-Serial` names. `verify_signature` checks the four `Wechatpay-*` values are there, the timestamp
-is a unix timestamp within `max_skew` of `now`, the serial is a trusted one, the value is not a
-`WECHATPAY/SIGNTEST/` probe, and the signature; it raises `VerificationError` for the first that fails.
+its `Wechatpay-Serial` names. `verify_signature` checks the four `Wechatpay-*` values are there, the signature
+is not a `WECHATPAY/SIGNTEST/` probe (`VerificationError.probe`), the timestamp is a unix timestamp within
+`max_skew` of `now`, the serial is a trusted one, and the signature; it raises `VerificationError` for the first
+that fails.
 PHP's `ClientJsonTrait::verifier` and README "回调通知" steps 1-4; every verifying caller here goes through it
 (`protocol._v3.verify_v3`, `notify.verify_notification`, `keys._certificates.verify_download`, the doctor).
 """
@@ -33,6 +34,7 @@ __all__ = [
     "UnknownSerialError",
     "Verifier",
     "keyring_verifier",
+    "probe_message",
     "verify_signature",
 ]
 
@@ -43,7 +45,8 @@ NONCE, SERIAL, SIGNATURE, TIMESTAMP = (
     "Wechatpay-Timestamp",
 )
 SIGNED_HEADERS = (NONCE, SERIAL, SIGNATURE, TIMESTAMP)
-#: WeChat Pay's probe: a notification whose signature starts so is forged on purpose, and must be refused
+#: WeChat Pay's probe: a response or notification whose signature starts so is forged on purpose, and must be
+#: refused (`VerificationError.probe`); checked before the serial, so a probe never triggers a certificate refresh
 PROBE_PREFIX = "WECHATPAY/SIGNTEST/"
 #: a unix timestamp in seconds has 10 digits; more would only be a way to make `int()` slow or fail
 MAX_TIMESTAMP_DIGITS = 12
@@ -101,6 +104,14 @@ def keyring_verifier(keys: KeyLookup) -> Verifier:
     return verify
 
 
+def probe_message(subject: str = "response") -> str:
+    """What a `VerificationError` with ``probe=True`` says: not a forgery nor a setup bug, and refusing it is right."""
+    return (
+        f"{subject} refused: its {SIGNATURE} is a WeChat Pay signature probe ({PROBE_PREFIX}...), sent on purpose "
+        "to check that signatures are verified; refusing it is correct (answer a notification probe with a failure)"
+    )
+
+
 def _known(keys: KeyLookup) -> str:
     serials = list(keys)
     shown = ", ".join(s[:64] for s in serials[:_LISTED])
@@ -151,6 +162,8 @@ def verify_signature(
     if absent:
         raise VerificationError(f"{subject} is not signed: missing header(s) {', '.join(absent)}", response)
     nonce, serial, signature, timestamp = (str(headers[name]) for name in SIGNED_HEADERS)
+    if signature.startswith(PROBE_PREFIX):  # first: a probe is a probe whatever its serial or timestamp
+        raise VerificationError(probe_message(subject), response, probe=True)
     _check_timestamp(timestamp, now, max_skew, response)
     if keys is not None and keys.get(serial) is None:
         raise UnknownSerialError(
@@ -158,10 +171,6 @@ def verify_signature(
             + (_PUBLIC_KEY_HINT if serial.startswith("PUB_KEY_ID_") else ""),
             serial[:64],
             response,
-        )
-    if signature.startswith(PROBE_PREFIX):
-        raise VerificationError(
-            f"{SIGNATURE} does not verify: it is a {PROBE_PREFIX} probe, forged on purpose by WeChat Pay", response
         )
     message = Formatter.response(timestamp, nonce, body)
     if not verifier(message, signature, serial):

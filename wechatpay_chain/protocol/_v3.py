@@ -14,7 +14,7 @@ import json
 import logging
 import re
 import zlib
-from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple
 from urllib.parse import quote
 
 from wechatpay_chain import atlas, uritemplate
@@ -59,6 +59,8 @@ __all__ = [
     "request_timeout",
     "signing_body",
     "api_path",
+    "unsigned_download",
+    "backup_request",
     "build_v3",
     "sign_v3",
     "sign_v3_flow",
@@ -73,8 +75,6 @@ OPTION_KEYS = frozenset(
     {"json", "query", "headers", "body", "xml", "security", "nonceless", "timeout", "encrypt", "stream"}
 )
 STATEMENT_SHA1 = "Wechatpay-Statement-Sha1"
-# PHP: these answer without a signature (bill files, complaint images) and are not verified.
-_UNSIGNED = re.compile(r"^/v3/(?:billdownload/file|merchant-service/images/(?!upload$)[^/]+)$", re.I)
 _STATEMENTS = ("/v3/global/statements", "/hk/v3/statements")
 _UNSAFE = re.compile(r"[\x00-\x20\x7f]")
 _JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
@@ -238,8 +238,33 @@ def api_path(config: Config, target: str) -> str:
     """The path of a request target below `base_uri` ('/v3/...'), which the service's rules name: a
     `base_uri` with a path (a gateway, '/wxpay/') is taken off, and the query too."""
     path = target.split("?", 1)[0]
-    base = config.base_path
-    return "/" + path[len(base) :] if base != "/" and path.startswith(base) else path
+    for base in (config.base_path, config.backup_base_path):  # a failed-over call went under the backup's
+        if base != "/" and path.startswith(base):
+            return "/" + path[len(base) :]
+    return path
+
+
+def backup_request(config: Config, request: Request) -> Optional[Request]:
+    """`request` (unsigned for APIv3: each attempt signs its own target) sent to `backup_base_uri` instead: the
+    same target below the base path, under the backup's. None without a backup, or for a body that may not be
+    sendable twice (a one-pass iterator; bytes and MediaUtil's re-iterable stream are)."""
+    backup, body = config.backup_base_uri, request.body
+    base = canonical_target(config.base_path)
+    if backup is None or isinstance(body, Iterator) or not request.target.startswith(base):
+        return None
+    origin = backup[: len(backup) - len(config.backup_base_path)]
+    target = canonical_target(config.backup_base_path + request.target[len(base) :])
+    return dataclasses.replace(request, url=origin + target)
+
+
+def unsigned_download(method: str, path: str) -> bool:
+    """Whether `method` `path` ('/v3/billdownload/file', below any base path) is a download the service answers
+    unsigned: the atlas' one list (`Operation.unsigned`: bill files, complaint images, transfer receipts, fapiao
+    files), matched case-insensitively as PHP does; its digest, where one is given, is the caller's to check."""
+    if not path.lower().startswith("/v3/"):  # every unsigned download is below /v3/: no atlas walk for others
+        return False
+    op = atlas.at_path(path.lower()).get(method.upper())
+    return op is not None and op.unsigned
 
 
 def build_v3(
@@ -267,7 +292,7 @@ def build_v3(
 
     def encrypt(plaintext: str) -> str:
         if not chosen:
-            chosen.append(config.certs.encryption_key(wanted))
+            chosen.append(config.certs.encryption_key(wanted or config.wechatpay_serial or None))
         return Rsa.encrypt(plaintext, chosen[0][1])
 
     query = opts.get("query")
@@ -293,8 +318,10 @@ def build_v3(
         text, body = signing_body(opts)
     if chosen:  # something was encrypted: the service must know with which key
         headers[SERIAL] = chosen[0][0]
+    elif config.wechatpay_serial and SERIAL not in headers:  # the public-key migration: every request names it
+        headers[SERIAL] = config.wechatpay_serial
     # Only unsigned downloads may stream: a signed body must be whole before it can be verified.
-    stream = bool(opts.get("stream")) and bool(_UNSIGNED.match(api_path(config, target_of(url))))
+    stream = bool(opts.get("stream")) and unsigned_download(method, api_path(config, target_of(url)))
     return Request(method, url, headers, body, request_timeout(config, opts), stream=stream), text
 
 
@@ -487,7 +514,7 @@ def verify_v3(config: Config, request: Request, response: Response) -> Response:
     if response.status_code >= 300:
         raise VerificationError(f"unexpected HTTP {response.status_code} from WeChat Pay", response)
     path = api_path(config, request.target)  # PHP matches the request path, case-insensitively
-    if _UNSIGNED.match(path):
+    if unsigned_download(request.method, path):
         return response
     h = response.headers
     full = request.target.split("?", 1)[0]  # '/hk/v3/statements' is named with its base path ('hk/')
@@ -496,7 +523,7 @@ def verify_v3(config: Config, request: Request, response: Response) -> Response:
         body = '{"sha1":"' + h[STATEMENT_SHA1] + '"}'
     else:
         body = response.content.decode("utf-8", "surrogateescape")
-    verify_signature(
+    signed = verify_signature(
         h,
         body,
         now=config.clock(),
@@ -505,7 +532,9 @@ def verify_v3(config: Config, request: Request, response: Response) -> Response:
         verifier=config.verifier,
         response=response,
     )
-    return verify_statement(response) if statement else response
+    if statement:
+        verify_statement(response)
+    return dataclasses.replace(response, verified_by=signed.serial)
 
 
 def _public_key_mode_advice(serial: str) -> str:
@@ -525,6 +554,7 @@ def v3_flow(config: Config, method: str, template: str, opts: Options, variables
     when a response names an unknown serial (then the response is verified once more).
     """
     request, text = build_v3(config, method, template, opts, variables, ua)
+    backup = backup_request(config, request)
     certs = config.certs
     if certs.due and not config.custom_verifier:
         try:
@@ -537,9 +567,12 @@ def v3_flow(config: Config, method: str, template: str, opts: Options, variables
                 config.retry,
                 lambda: sign_v3_flow(config, request, text),
                 lambda signed, response: verify_v3(config, signed, response),
+                None if backup is None else lambda: sign_v3_flow(config, backup, text),
             )
         )
     except VerificationError as exc:
+        if exc.probe:  # WeChat Pay's signature probe: refused as is, never a reason to refresh certificates
+            raise
         response = exc.response
         serial = response.headers.get(SERIAL, "") if response is not None else ""
         public_key_mode = getattr(certs, "public_key_mode_error", None)  # an AutoKeyring's v3/certificates 404

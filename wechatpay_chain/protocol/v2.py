@@ -26,6 +26,7 @@ from wechatpay_chain.protocol._v3 import (
     Flow,
     Options,
     api_path,
+    backup_request,
     build_url,
     raise_for_status,
     request_headers,
@@ -274,9 +275,13 @@ def verify_v2(config: Config, request: Request, response: Response) -> Response:
 def v2_flow(config: Config, method: str, template: str, opts: Options, variables: Mapping[str, Any], ua: str) -> Flow:
     """Build and sign once (APIv2 signs no timestamp); then the shared retry loop; return the verified response."""
     request = prepare_v2(config, method, template, opts, variables, ua)
+    backup = backup_request(config, request)  # APIv2 signs the fields, not the target: the same request, moved
     return (
         yield from attempts(
-            config.retry, lambda: ready(request), lambda sent, response: verify_v2(config, sent, response)
+            config.retry,
+            lambda: ready(request),
+            lambda sent, response: verify_v2(config, sent, response),
+            None if backup is None else lambda: ready(backup),
         )
     )
 

@@ -3,7 +3,7 @@
     GET    /_sandbox/requests                   the request log: [{method, path, status, request_id, time}]
     DELETE /_sandbox/requests                   empty it
     GET    /_sandbox/notifications              what `pay` sent, failed to send or skipped
-    POST   /_sandbox/orders/{out_trade_no}/pay  as `Sandbox.pay`; body none, {} or {"notify": false}
+    POST   /_sandbox/orders/{out_trade_no}/pay  as `Sandbox.pay`; body none, {}, {"notify": false} or {"probe": true}
     GET    /_sandbox/faults                     the faults still waiting
     POST   /_sandbox/faults                     as `Sandbox.inject`: {"fault": "status", "code": 500, "times": 1}
     DELETE /_sandbox/faults                     as `Sandbox.clear_faults`
@@ -34,7 +34,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["Admin", "PREFIX", "is_admin_path", "Settle"]
 
 PREFIX = "/_sandbox"
-Settle = Callable[[str, bool], Awaitable[Tuple[Order, Optional[Delivery]]]]
+Settle = Callable[[str, bool, bool], Awaitable[Tuple[Order, Optional[Delivery]]]]
 Answer = Tuple[int, Any]
 Handler = Callable[[web.Request, Dict[str, str]], Awaitable[Answer]]
 _JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
@@ -127,14 +127,15 @@ class Admin:
 
     async def pay(self, request: web.Request, params: Dict[str, str]) -> Answer:
         doc = await _json_object(request, empty_ok=True)
-        notify = doc.pop("notify", True)
-        if not isinstance(notify, bool):
-            raise AdminError(400, f'"notify" must be true or false, not {notify!r}')
+        notify, probe = doc.pop("notify", True), doc.pop("probe", False)
+        for name, flag in (("notify", notify), ("probe", probe)):
+            if not isinstance(flag, bool):
+                raise AdminError(400, f'"{name}" must be true or false, not {flag!r}')
         if doc:
-            raise AdminError(400, f"unknown field(s) {', '.join(sorted(doc))}; the only one is \"notify\"")
+            raise AdminError(400, f"unknown field(s) {', '.join(sorted(doc))}; the only ones are \"notify\", \"probe\"")
         no = params["out_trade_no"]
         try:
-            order, delivery = await self.settle(no, notify)
+            order, delivery = await self.settle(no, notify, probe)
         except KeyError:
             raise AdminError(404, f"no order {no!r} in the sandbox") from None
         except ValueError as exc:  # not NOTPAY: paid, refunded or closed

@@ -7,7 +7,9 @@ nonce replay, the decryption of its `encrypt` fields with the platform key `Wech
 path, query (its `encrypt_query` parameters decrypted first) and body are checked against the operation's
 schema (400 PARAM_ERROR naming the first field that breaks a rule), and the answer is built from the response
 schema (`_schema_example`) with the operation's success status, its `decrypt` fields encrypted with the
-merchant's public key. Uploads are checked as multipart with a `meta` JSON; downloads answer bytes.
+merchant's public key. Uploads are checked as multipart with a `meta` JSON; downloads answer bytes, unsigned
+where the atlas marks the service's answer so (`Operation.unsigned`); a transfer receipt's apply/query answer
+points its `download_url` here and names the SHA-256 of the PDF served.
 APIv2 operations are `_atlas_v2`'s.
 """
 
@@ -16,6 +18,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import secrets
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Callable, Dict, Mapping, Optional, Tuple
 from urllib.parse import unquote
@@ -48,14 +51,16 @@ from wechatpay_chain.sandbox._schema_example import Sample, build_answer, flat_s
 if TYPE_CHECKING:  # pragma: no cover
     from wechatpay_chain.sandbox._server import Sandbox
 
-__all__ = ["AtlasApi", "rejection", "PNG"]
+__all__ = ["AtlasApi", "rejection", "PNG", "RECEIPT_PDF", "RECEIPT_SHA256"]
 
 #: a one-pixel PNG, for image downloads of media the sandbox does not hold
 PNG = bytes.fromhex(
     "89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489"
     "0000000b49444154789c6360000200000500017a5eab3f0000000049454e44ae426082"
 )
-_PDF = b"%PDF-1.4\n% wechatpay-chain sandbox\n%%EOF\n"
+#: the file every receipt and fapiao download answers, and the digest its apply/query answers name
+RECEIPT_PDF = b"%PDF-1.4\n% wechatpay-chain sandbox\n%%EOF\n"
+RECEIPT_SHA256 = hashlib.sha256(RECEIPT_PDF).hexdigest().upper()
 _ENUM_SHOWN = 8
 
 
@@ -171,21 +176,35 @@ class AtlasApi:
         key = self.sb.identity.merchant_key.public_key()
         for path in op.decrypt:  # the merchant decrypts them with its private key
             doc = map_at(doc, path, lambda value: Rsa.encrypt(value, key) if isinstance(value, str) else value)
-        return doc
+        return _receipt_ticket(self.sb.base_uri, op.template, doc)
 
     def _file(self, op: Operation, call: Call) -> Reply:
-        """A download: an image (unsigned, as the service sends it), a statement (the signature covers its
-        `Wechatpay-Statement-Sha1`), or a file (a PDF receipt)."""
-        if "/merchant-service/images/" in op.template:  # unsigned where the service (and the clients) say so
+        """A download: an image, a statement (the signature covers its `Wechatpay-Statement-Sha1`), or a file (a
+        PDF receipt or fapiao, `RECEIPT_PDF`). Unsigned where the atlas says the service answers so."""
+        if "/merchant-service/images/" in op.template:
             held = self.sb.v3.media.get(call.params.get("media_id", ""))
-            return Reply(200, held or PNG, "image/png", signed=not op.template.startswith("v3/merchant-service/"))
+            return Reply(200, held or PNG, "image/png", signed=not op.unsigned)
         if op.template.endswith("/statements"):
             day = call.query.get("date", "")
             content = f"日期,商户号,币种,金额\r\n`{day},`{self.sb.mchid},`HKD,`0.00\r\n".encode()
             digest = hashlib.sha1(content).hexdigest()
             return Reply(200, content, "text/plain; charset=utf-8", {"Wechatpay-Statement-Sha1": digest},
                          sign_over=json.dumps({"sha1": digest}, separators=(",", ":")).encode())
-        return Reply(200, _PDF, "application/pdf")
+        return Reply(200, RECEIPT_PDF, "application/pdf", signed=not op.unsigned)
+
+
+def _receipt_ticket(base_uri: str, template: str, doc: Any) -> Any:
+    """A transfer receipt's apply/query answer: its `download_url` served here, its digest that of the PDF served."""
+    if not (isinstance(doc, dict) and "download_url" in doc and "hash_value" in doc):
+        return doc
+    if not any(word in template for word in ("receipt", "elecsign")):
+        return doc
+    token = secrets.token_urlsafe(18)
+    if "elecsign" in template or "elecvoucherfile" in str(doc["download_url"]):
+        url = f"{base_uri}v3/transferdownload/elecvoucherfile?source=elecsign&token={token}"
+    else:
+        url = f"{base_uri}v3/transferdownload/signfile?token={token}"
+    return {**doc, "download_url": url, "hash_type": "SHA256", "hash_value": RECEIPT_SHA256}
 
 
 def _meta(text: Optional[str]) -> Optional[Dict[str, Any]]:

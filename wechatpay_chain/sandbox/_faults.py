@@ -1,24 +1,31 @@
 """Fault injection: `Sandbox.inject(kind, times=1, path=None, **params)` breaks the next matching answers.
 
-Signature faults rewrite a correctly signed answer; transport faults replace it (5xx, delays, dropped or
-truncated bodies, a gateway page, a huge body). Each fault is consumed by the requests it breaks.
+Signature faults rewrite a correctly signed answer ('probe': WeChat Pay's `WECHATPAY/SIGNTEST/` signature
+probe); transport faults replace it (5xx, delays, dropped or truncated bodies, a gateway page, a huge body).
+Each fault is consumed by the requests it breaks.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import fnmatch
+import secrets
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Mapping, Optional
 
 from wechatpay_chain.sandbox._protocol import Reply, error_reply, json_reply
 
-__all__ = ["Fault", "FaultBook", "KINDS", "REWRITES", "prepare_reply", "rewrite", "stream_broken", "Resign"]
+__all__ = [
+    "Fault", "FaultBook", "KINDS", "REWRITES", "PROBE_PREFIX", "probe_signature", "prepare_reply", "rewrite",
+    "stream_broken", "Resign",
+]
 
 #: kind -> default params (the only params it accepts)
 KINDS: Dict[str, Dict[str, Any]] = {
     "bad_signature": {},
+    "probe": {},
     "tampered_body": {},
     "unknown_serial": {},
     "missing_header": {"name": "Wechatpay-Signature"},
@@ -31,8 +38,15 @@ KINDS: Dict[str, Dict[str, Any]] = {
     "huge": {"size": 1_000_000},
 }
 #: faults applied to the correctly signed answer (the endpoint still runs)
-REWRITES = frozenset({"bad_signature", "tampered_body", "unknown_serial", "missing_header", "clock_skew"})
+REWRITES = frozenset({"bad_signature", "probe", "tampered_body", "unknown_serial", "missing_header", "clock_skew"})
 Resign = Callable[[bytes, int, str], str]
+#: WeChat Pay's signature probe: a signature starting so is forged on purpose, to see that the merchant refuses it
+PROBE_PREFIX = "WECHATPAY/SIGNTEST/"
+
+
+def probe_signature() -> str:
+    """A `Wechatpay-Signature` as WeChat Pay's probe sends it: the prefix, then base64 of random bytes."""
+    return PROBE_PREFIX + base64.b64encode(secrets.token_bytes(256)).decode("ascii")
 
 
 @dataclass
@@ -132,6 +146,8 @@ def rewrite(fault: Fault, headers: Dict[str, str], body: bytes, resign: Resign) 
     if fault.kind == "bad_signature" and "Wechatpay-Signature" in headers:
         ts, nonce = int(headers["Wechatpay-Timestamp"]), headers["Wechatpay-Nonce"]
         headers["Wechatpay-Signature"] = resign(body + b" forged", ts, nonce)
+    elif fault.kind == "probe" and "Wechatpay-Signature" in headers:
+        headers["Wechatpay-Signature"] = probe_signature()
     elif fault.kind == "tampered_body":
         if body.endswith(b"}"):  # APIv3 JSON: the signed bytes change
             body = body[:-1] + b',"tampered":true}'

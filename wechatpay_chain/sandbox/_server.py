@@ -4,7 +4,9 @@
         client = sb.client()
         client.v3.payrollCard.authentications.preOrderWithAuth.post(json={...})
         sb.inject('bad_signature')              # the next answer is forged
+        sb.inject('probe')                      # the next answer carries WeChat Pay's WECHATPAY/SIGNTEST/ probe
         sb.pay('order-1')                       # signed, encrypted TRANSACTION.SUCCESS to a loopback notify_url
+        sb.pay('order-2', probe=True)           # the same notification, as a signature probe to be refused
 
 Other languages drive the same through the admin surface under `/_sandbox/` (see `_admin`).
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import random
 import threading
 import time
 from collections import deque
@@ -32,7 +35,15 @@ from wechatpay_chain.sandbox._admin import Admin, is_admin_path
 from wechatpay_chain.sandbox._apiv2 import V2Api, notification_xml
 from wechatpay_chain.sandbox._atlas_api import AtlasApi
 from wechatpay_chain.sandbox._endpoints import CST, Order, V3Api, rfc3339
-from wechatpay_chain.sandbox._faults import REWRITES, Fault, FaultBook, prepare_reply, rewrite, stream_broken
+from wechatpay_chain.sandbox._faults import (
+    REWRITES,
+    Fault,
+    FaultBook,
+    prepare_reply,
+    probe_signature,
+    rewrite,
+    stream_broken,
+)
 from wechatpay_chain.sandbox._identity import Identity
 from wechatpay_chain.sandbox._notify import FAILED, SKIPPED, Delivery, Notifier
 from wechatpay_chain.sandbox._payroll import PayrollCard
@@ -56,7 +67,7 @@ __all__ = ["Sandbox", "Recorded"]
 
 _log = logging.getLogger("wechatpay_chain.sandbox")
 _access = logging.getLogger("wechatpay_chain.sandbox.access")  # INFO: one line per request served
-_MODES = ("public_key", "certificate")
+_MODES = ("public_key", "certificate", "migration")
 
 
 @dataclass
@@ -96,6 +107,9 @@ class Sandbox:
     the last `log_size` deliveries (sent, failed or skipped).
     Every other operation of the endpoint atlas answers too (`sb.atlas`, loaded on the first such request): its
     request checked against the operation's schema, its answer built from the answer schema (see `_atlas_api`).
+    `mode='migration'` plays the switch to the public key: an answer is signed with the public key when its
+    request named the `PUB_KEY_ID_` in `Wechatpay-Serial`, else with the platform certificate; a notification is
+    signed with the public key at the share `public_key_share` (0.0-1.0) of the service's 7-day ramp.
     """
 
     def __init__(
@@ -112,11 +126,16 @@ class Sandbox:
         log_size: int = 200,
         notify_timeout: float = 10.0,
         notify_hosts: Iterable[str] = (),
+        public_key_share: float = 0.0,
     ) -> None:
         if mode not in _MODES:
             raise ValueError(f"mode must be one of {', '.join(_MODES)}, not {mode!r}")
-        if mode == "certificate" and not certificates:
-            raise ValueError("mode='certificate' signs with the platform certificate; certificates=False contradicts")
+        if mode != "public_key" and not certificates:
+            raise ValueError(f"mode={mode!r} signs with the platform certificate; certificates=False contradicts")
+        if not (isinstance(public_key_share, (int, float)) and 0.0 <= public_key_share <= 1.0):
+            raise ValueError("public_key_share must be a share from 0.0 to 1.0")
+        #: mode 'migration': the share of notifications signed with the public key (the rest: the certificate)
+        self.public_key_share = float(public_key_share)
         self.identity = Identity.create(mchid, keys, fresh_keys)
         self.host, self.port = host, port
         self.mode, self.certificates, self.clock = mode, certificates, clock
@@ -198,11 +217,19 @@ class Sandbox:
     def secret(self) -> str:
         return self.identity.secret
 
-    def _signing_key(self) -> Tuple[RsaKey, str]:
+    def _signing_key(self, named: Optional[str] = None) -> Tuple[RsaKey, str]:
+        """The key an answer is signed with; in 'migration' mode the public key only for a request that `named`
+        its id in Wechatpay-Serial (as the service does while a merchant switches)."""
         ident = self.identity
-        if self.mode == "certificate":
+        if self.mode == "certificate" or (self.mode == "migration" and named != ident.platform_public_key_id):
             return ident.certificate_key, ident.certificate.serial_no
         return ident.platform_key, ident.platform_public_key_id
+
+    def _notification_key(self) -> Tuple[RsaKey, str]:
+        """In 'migration' mode the public key at `public_key_share` of the notifications, else the answers' key."""
+        if self.mode == "migration" and random.random() < self.public_key_share:
+            return self._signing_key(self.identity.platform_public_key_id)
+        return self._signing_key()
 
     def client_config(self, **overrides: Any) -> Dict[str, Any]:
         """The `Builder.factory` config for this sandbox; an override of None removes that key."""
@@ -262,6 +289,42 @@ class Sandbox:
         await self._runner.cleanup()
         await self.notifier.close()
         self._runner = None
+
+    async def down_async(self) -> None:
+        """Stop listening, keeping every state: new connections are refused, as by a primary that cannot be
+        reached (`backup_base_uri`); `up_async` listens again on the same port."""
+        if self._runner is None:
+            raise RuntimeError("the sandbox is not running")
+        for site in list(self._runner.sites):
+            await site.stop()
+
+    async def up_async(self) -> None:
+        """Listen again on the same port after `down_async`."""
+        if self._runner is None:
+            raise RuntimeError("the sandbox is not running")
+        if not self._runner.sites:
+            await web.TCPSite(self._runner, self.host, self.port).start()
+
+    def down(self) -> None:
+        """`down_async` from another thread (the sandbox's own, after `start()` or `with Sandbox()`)."""
+        self._on_loop(self.down_async())
+
+    def up(self) -> None:
+        self._on_loop(self.up_async())
+
+    def _on_loop(self, work: Any) -> Any:
+        """Run a coroutine on the sandbox's loop from another thread and wait for it."""
+        loop = self._loop
+        running = None
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            pass
+        if loop is None or running is loop:
+            work.close()
+            raise RuntimeError("the sandbox is not running" if loop is None else "on the sandbox's loop: await the "
+                               "*_async method instead")
+        return asyncio.run_coroutine_threadsafe(work, loop).result()
 
     def start(self) -> Sandbox:
         """Serve from a background thread with its own event loop; returns once listening."""
@@ -395,7 +458,7 @@ class Sandbox:
             headers["Content-Type"] = reply.content_type
         headers.update(reply.headers)
         body = reply.body
-        key, serial = self._signing_key()
+        key, serial = self._signing_key(record.headers.get("Wechatpay-Serial"))
         if reply.signed:  # Wechatpay-Nonce/-Serial/-Signature/-Signature-Type/-Timestamp
             signed = body if reply.sign_over is None else reply.sign_over
             headers.update(sign_headers(key, serial, signed, int(self.clock())))
@@ -409,9 +472,11 @@ class Sandbox:
         return web.Response(status=reply.status, body=body, headers=headers)
 
     # -- notifications ------------------------------------------------------------------------------
-    def pay(self, out_trade_no: str, *, notify: bool = True) -> Optional[int]:
+    def pay(self, out_trade_no: str, *, notify: bool = True, probe: bool = False) -> Optional[int]:
         """Mark an order paid and POST the signed notification to its notify_url; the receiver's HTTP status.
 
+        `probe=True` sends WeChat Pay's signature probe instead: the notification with its `Wechatpay-Signature`
+        replaced by `WECHATPAY/SIGNTEST/` + junk, which a correct receiver refuses (a 4xx/5xx answer).
         None when `notify` is False, the order has no notify_url, or the notification was skipped because
         its host is neither loopback nor in `notify_hosts` (a WARNING is logged; see `sb.notifications`).
         KeyError for an unknown order, ValueError for one that is not NOTPAY. An unreachable receiver raises
@@ -422,38 +487,45 @@ class Sandbox:
             raise RuntimeError("the sandbox is not running")
         if self._thread is None:
             raise RuntimeError("this sandbox runs on your event loop: use `await sb.pay_async(...)`")
-        return asyncio.run_coroutine_threadsafe(self._pay(out_trade_no, notify), loop).result()
+        return asyncio.run_coroutine_threadsafe(self._pay(out_trade_no, notify, probe), loop).result()
 
-    async def pay_async(self, out_trade_no: str, *, notify: bool = True) -> Optional[int]:
+    async def pay_async(self, out_trade_no: str, *, notify: bool = True, probe: bool = False) -> Optional[int]:
         """`pay` for async code (any loop: the sandbox's own, or another one while it runs in its thread)."""
         loop = self._loop
         if loop is None:
             raise RuntimeError("the sandbox is not running")
         if loop is asyncio.get_running_loop():
-            return await self._pay(out_trade_no, notify)
-        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self._pay(out_trade_no, notify), loop))
+            return await self._pay(out_trade_no, notify, probe)
+        paid = self._pay(out_trade_no, notify, probe)
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(paid, loop))
 
-    def notification(self, out_trade_no: str) -> Tuple[Dict[str, str], bytes]:
-        """The (headers, body) of the notification for a paid order: APIv3 JSON, or APIv2 XML for v2 orders."""
+    def notification(self, out_trade_no: str, *, probe: bool = False) -> Tuple[Dict[str, str], bytes]:
+        """The (headers, body) of the notification for a paid order: APIv3 JSON, or APIv2 XML for v2 orders.
+
+        `probe=True` (APIv3): WeChat Pay's signature probe, `Wechatpay-Signature: WECHATPAY/SIGNTEST/...`."""
         order = self.v3.order(out_trade_no)
         if order.api == "v2":
             return {"Content-Type": "text/xml"}, notification_xml(order, self.mchid, self.secret).encode("utf-8")
         body = notification_body(order.transaction(), self.apiv3_key, rfc3339(datetime.now(CST)))
-        key, serial = self._signing_key()
+        key, serial = self._notification_key()
         headers = {"Content-Type": "application/json", "User-Agent": "Mozilla/4.0", "Request-ID": request_id()}
         headers.update(sign_headers(key, serial, body, int(self.clock())))  # with Wechatpay-Signature-Type
+        if probe:
+            headers["Wechatpay-Signature"] = probe_signature()
         return headers, body
 
-    async def _settle(self, out_trade_no: str, notify: bool) -> Tuple[Order, Optional[Delivery]]:
+    async def _settle(
+        self, out_trade_no: str, notify: bool, probe: bool = False
+    ) -> Tuple[Order, Optional[Delivery]]:
         """Mark paid, then send (or skip) the notification: what `pay` and `POST /_sandbox/orders/{no}/pay` do."""
         order = self.v3.mark_paid(out_trade_no, datetime.now(CST))
         if not (notify and order.notify_url):
             return order, None
-        headers, body = self.notification(out_trade_no)
+        headers, body = self.notification(out_trade_no, probe=probe)
         return order, await self.notifier.deliver(out_trade_no, order.notify_url, headers, body)
 
-    async def _pay(self, out_trade_no: str, notify: bool) -> Optional[int]:
-        _, delivery = await self._settle(out_trade_no, notify)
+    async def _pay(self, out_trade_no: str, notify: bool, probe: bool = False) -> Optional[int]:
+        _, delivery = await self._settle(out_trade_no, notify, probe)
         if delivery is None or delivery.outcome == SKIPPED:
             return None
         if delivery.outcome == FAILED:
