@@ -36,5 +36,5 @@ def test_import_is_light() -> None:
     code = "import sys, json, wechatpay_chain; print(json.dumps(sorted(sys.modules)))"
     loaded = set(json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                                            check=True).stdout))
-    for heavy in ("aiohttp", "requests", "urllib3", "asyncio", "xml.etree.ElementTree", "defusedxml"):
+    for heavy in ("aiohttp", "requests", "urllib3", "asyncio", "xml.etree.ElementTree", "defusedxml", "redis"):
         assert heavy not in loaded, heavy

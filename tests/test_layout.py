@@ -94,7 +94,8 @@ DESIGN_PATHS = {  # ../shared/DESIGN.md "Public import paths"
     "wechatpay_chain.errors": ["WeChatPayError", "ApiError", "ClientError", "ServerError", "VerificationError",
                                "TransportError", "InvalidArgumentError"],
     "wechatpay_chain.uritemplate": ["expand"],
-    "wechatpay_chain.notify": ["parse_notification", "parse_notification_v2", "ReplayGuard"],
+    "wechatpay_chain.notify": ["parse_notification", "parse_notification_async", "parse_notification_v2",
+                               "ReplayGuard"],
     "wechatpay_chain.paysign": ["sign_jsapi", "sign_app", "sign_jsapi_v2", "sign_app_v2", "decrypt_field",
                                 "decrypt_fields"],
     "wechatpay_chain.bills": ["download_bill", "download_bill_async", "verify_statement"],
@@ -103,6 +104,8 @@ DESIGN_PATHS = {  # ../shared/DESIGN.md "Public import paths"
     "wechatpay_chain.mediautil": ["MediaUtil"],
     "wechatpay_chain.symmetric": ["AesInterface"],
     "wechatpay_chain.sandbox": ["Sandbox"],
+    "wechatpay_chain.redis": ["RedisReplayGuard", "AsyncRedisReplayGuard", "RedisCertificateStore",
+                              "RedisUnavailableError"],
 }
 
 

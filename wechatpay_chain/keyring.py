@@ -5,6 +5,7 @@ from wechatpay_chain.keys._auto_keyring import (
     CertificateStore,
     DirectoryStore,
     MemoryStore,
+    SharedCertificateStore,
     write_certificates,
 )
 from wechatpay_chain.keys._keyring import PUBLIC_KEY_ID_PREFIX, Keyring
@@ -15,6 +16,7 @@ __all__ = [
     "MemoryStore",
     "DirectoryStore",
     "CertificateStore",
+    "SharedCertificateStore",
     "PUBLIC_KEY_ID_PREFIX",
     "write_certificates",
 ]

@@ -8,11 +8,26 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import inspect
 import json
 import threading
 import time
 from collections import OrderedDict
-from typing import Any, Callable, Dict, Iterable, Iterator, Mapping, MutableMapping, Optional, Protocol, Tuple, Union
+from typing import (
+    Any,
+    Awaitable,
+    Callable,
+    ClassVar,
+    Dict,
+    Iterable,
+    Iterator,
+    Mapping,
+    MutableMapping,
+    Optional,
+    Protocol,
+    Tuple,
+    Union,
+)
 
 from wechatpay_chain.crypto._rsa import RsaKey
 from wechatpay_chain.crypto._symmetric import WRONG_APIV3_KEY, AesEcb, AesGcm, Hash, check_apiv3_key
@@ -25,11 +40,13 @@ from wechatpay_chain.protocol.v2 import sign_type_of, sign_v2
 
 __all__ = [
     "parse_notification",
+    "parse_notification_async",
     "parse_notification_v2",
     "verify_notification",
     "collect_headers",
     "ReplayGuard",
     "ReplayCheck",
+    "AsyncReplayCheck",
     "Headers",
     "Body",
     "SIGNATURE_TYPE",
@@ -53,6 +70,12 @@ class ReplayCheck(Protocol):
     def check_and_remember(self, key: str, now: float) -> bool: ...
 
 
+class AsyncReplayCheck(Protocol):
+    """The asynchronous replay-guard protocol (`parse_notification_async` awaits it)."""
+
+    def check_and_remember(self, key: str, now: float) -> Awaitable[bool]: ...
+
+
 class ReplayGuard:
     """Remembers verified notifications (id + nonce) for ``window`` seconds and refuses them a second time.
 
@@ -66,6 +89,8 @@ class ReplayGuard:
     """
 
     __slots__ = ("_store", "_own", "window", "max_entries", "_lock")
+    #: `parse_notification` passes `until`: a guard of your own whose `check_and_remember` takes it may say so too
+    takes_until: ClassVar[bool] = True
 
     def __init__(
         self, store: Optional[MutableMapping[str, float]] = None, window: int = 300, *, max_entries: int = 100_000
@@ -245,6 +270,49 @@ def _decrypt_resource(resource: Any, apiv3_key: Union[str, bytes]) -> Any:
         raise DecryptionError("the decrypted resource is not JSON") from None
 
 
+def _verified(
+    headers: Headers, body: Body, certs: Any, apiv3_key: Union[str, bytes], max_skew: int, now: float
+) -> Tuple[Dict[str, str], bytes, Dict[str, Any], Any]:
+    """Steps 1-5: (headers, raw body, the notification, its decrypted resource)."""
+    check_apiv3_key(apiv3_key, "apiv3_key")
+    h, raw = verify_notification(headers, body, certs=certs, max_skew=max_skew, now=now)
+    try:
+        notification = json.loads(raw)
+    except ValueError:
+        raise VerificationError("notification body is not JSON") from None
+    if not isinstance(notification, dict):
+        raise VerificationError("notification body is not a JSON object")
+    return h, raw, notification, _decrypt_resource(notification.get("resource"), apiv3_key)
+
+
+def _replay_key(notification: Dict[str, Any], raw: bytes, h: Dict[str, str]) -> Tuple[str, str]:
+    """(the notification's id, the key a replay guard remembers: `id|nonce`)."""
+    ident = notification.get("id")
+    if not isinstance(ident, str) or not ident:
+        ident = "sha256:" + hashlib.sha256(raw).hexdigest()
+    return ident, f"{ident}|{h[NONCE]}"
+
+
+def _ask(guard: Any, key: str, now: float, h: Dict[str, str], max_skew: int) -> Any:
+    """The guard's answer (a bool, or an awaitable one); remembered while its timestamp still passes the clock
+    check, for a guard that takes `until` (ReplayGuard and the Redis guards)."""
+    if isinstance(guard, ReplayGuard) or getattr(guard, "takes_until", False) is True:
+        return guard.check_and_remember(key, now, until=int(h[TIMESTAMP]) + max_skew)
+    return guard.check_and_remember(key, now)
+
+
+def _finish(
+    notification: Dict[str, Any], resource: Any, h: Dict[str, str], ident: str, fresh: Any, key_usage: Any
+) -> Dict[str, Any]:
+    if not fresh:
+        raise VerificationError(f"notification {ident[:72]!r} was already received (replay)")
+    if key_usage is not None:  # e.g. client.get_driver().usage: notifications counted beside answers
+        key_usage.record(h[SERIAL])
+    out = dict(notification)
+    out["resource"] = resource
+    return out
+
+
 def parse_notification(
     headers: Headers,
     body: Body,
@@ -263,33 +331,47 @@ def parse_notification(
     (missing headers, skew, unknown serial, bad signature, replay, malformed body) or
     ``DecryptionError`` (wrong APIv3 key, tampered ciphertext); never returns a partial result.
     ``key_usage``: a ``KeyUsage`` (``client.get_driver().usage``) that counts the key id that signed it.
+    ``replay_guard``: a ``ReplayGuard``, a ``wechatpay_chain.redis.RedisReplayGuard`` or any ``ReplayCheck``; an
+    asynchronous one (``AsyncRedisReplayGuard``) is refused here: use `parse_notification_async`.
     """
-    check_apiv3_key(apiv3_key, "apiv3_key")
     current = time.time() if now is None else now
-    h, raw = verify_notification(headers, body, certs=certs, max_skew=max_skew, now=current)
-    try:
-        notification = json.loads(raw)
-    except ValueError:
-        raise VerificationError("notification body is not JSON") from None
-    if not isinstance(notification, dict):
-        raise VerificationError("notification body is not a JSON object")
-    resource = _decrypt_resource(notification.get("resource"), apiv3_key)
+    h, raw, notification, resource = _verified(headers, body, certs, apiv3_key, max_skew, current)
+    ident, fresh = "", True
     if replay_guard is not None:
-        ident = notification.get("id")
-        if not isinstance(ident, str) or not ident:
-            ident = "sha256:" + hashlib.sha256(raw).hexdigest()
-        key = f"{ident}|{h[NONCE]}"
-        if isinstance(replay_guard, ReplayGuard):  # remembered while its timestamp still passes the clock check
-            fresh = replay_guard.check_and_remember(key, current, until=int(h[TIMESTAMP]) + max_skew)
-        else:
-            fresh = replay_guard.check_and_remember(key, current)
-        if not fresh:
-            raise VerificationError(f"notification {ident[:72]!r} was already received (replay)")
-    if key_usage is not None:  # e.g. client.get_driver().usage: notifications counted beside answers
-        key_usage.record(h[SERIAL])
-    out = dict(notification)
-    out["resource"] = resource
-    return out
+        ident, key = _replay_key(notification, raw, h)
+        fresh = _ask(replay_guard, key, current, h, max_skew)
+        if inspect.isawaitable(fresh):
+            if inspect.iscoroutine(fresh):
+                fresh.close()  # never awaited: no "coroutine was never awaited" warning
+            raise InvalidArgumentError(
+                f"replay_guard {type(replay_guard).__name__} is asynchronous: call parse_notification_async"
+            )
+    return _finish(notification, resource, h, ident, fresh, key_usage)
+
+
+async def parse_notification_async(
+    headers: Headers,
+    body: Body,
+    *,
+    certs: Any,
+    apiv3_key: Union[str, bytes],
+    max_skew: int = 300,
+    now: Optional[float] = None,
+    replay_guard: Optional[Union[ReplayCheck, AsyncReplayCheck]] = None,
+    key_usage: Optional[KeyUsage] = None,
+) -> Dict[str, Any]:
+    """`parse_notification` for asyncio services: the same checks and result; the replay guard is awaited when it is
+    asynchronous (``wechatpay_chain.redis.AsyncRedisReplayGuard``), so the event loop never blocks on it.
+    A synchronous guard (``ReplayGuard``) works too."""
+    current = time.time() if now is None else now
+    h, raw, notification, resource = _verified(headers, body, certs, apiv3_key, max_skew, current)
+    ident, fresh = "", True
+    if replay_guard is not None:
+        ident, key = _replay_key(notification, raw, h)
+        fresh = _ask(replay_guard, key, current, h, max_skew)
+        if inspect.isawaitable(fresh):
+            fresh = await fresh
+    return _finish(notification, resource, h, ident, fresh, key_usage)
 
 
 def _v2_fields(xml: Union[str, bytes], what: str, error: Callable[[str], Exception]) -> Dict[str, Any]:

@@ -3,7 +3,9 @@ keeps them in.
 
 It refreshes when a response names an unknown serial (`protocol._v3.v3_flow` runs the download as a sub-flow,
 through the caller's own transport) and, on a schedule, via `refresh_if_due`. Each keyring keeps its own
-state, so two merchants' clients never share certificates.
+state, so two merchants' clients never share certificates. With a `SharedCertificateStore` (Redis), the processes
+of one merchant share the signed download: one of them downloads (under the store's lock), the others verify
+what it stored and use it.
 """
 
 from __future__ import annotations
@@ -13,22 +15,36 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Mapping, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Mapping, Optional, TypeVar, Union
 
 from wechatpay_chain.crypto._pem import Certificate, PemUtil
 from wechatpay_chain.crypto._symmetric import check_apiv3_key
-from wechatpay_chain.errors import InvalidArgumentError
+from wechatpay_chain.errors import InvalidArgumentError, WeChatPayError
 from wechatpay_chain.files._atomic import AtomicFile
-from wechatpay_chain.keys._certificates import PublicKeyModeError, certificates_flow
+from wechatpay_chain.keys._certificates import (
+    Download,
+    PublicKeyModeError,
+    certificates_flow,
+    pack_answer,
+    verify_answer,
+)
 from wechatpay_chain.keys._keyring import PUBLIC_KEY_ID_PREFIX, Keyring
 from wechatpay_chain.models import FlowOf, Sleep
 
 if TYPE_CHECKING:  # pragma: no cover - only a type here
     from wechatpay_chain.client._config import Config
 
-__all__ = ["AutoKeyring", "MemoryStore", "DirectoryStore", "CertificateStore", "write_certificates"]
+__all__ = [
+    "AutoKeyring",
+    "MemoryStore",
+    "DirectoryStore",
+    "CertificateStore",
+    "SharedCertificateStore",
+    "write_certificates",
+]
 
 _log = logging.getLogger("wechatpay_chain")
+_T = TypeVar("_T")
 
 
 # -- stores -----------------------------------------------------------------------------------------
@@ -103,6 +119,42 @@ class DirectoryStore(CertificateStore):
         write_certificates(self.path, certificates)
 
 
+class SharedCertificateStore(CertificateStore):
+    """A store the processes of a merchant share (`wechatpay_chain.redis.RedisCertificateStore`).
+
+    It keeps the signed `v3/certificates` answer itself (`pack_answer`), never bare certificates: whoever can write
+    to the store is not trusted, so every keyring verifies the answer when it reads it (`verify_answer`: each
+    certificate decrypts with the APIv3 key and the answer's signature verifies, as for a download). One process
+    downloads at a time: the one that `acquire`s the merchant's lock (which expires by itself, so a crashed holder
+    does not block the rest); the others wait for the answer it writes. `load`/`save` keep nothing: an AutoKeyring
+    made with a `mchid` here and an `apiv3_key` reads the shared answer at start-up instead.
+    """
+
+    #: the merchant whose answer an AutoKeyring reads at start-up (None: on its first refresh, from the client)
+    mchid: Optional[str] = None
+
+    def load(self) -> Dict[str, Certificate]:
+        return {}
+
+    def save(self, certificates: Iterable[Certificate]) -> None:
+        del certificates  # the signed answer is kept instead (`write_answer`)
+
+    def read_answer(self, mchid: str) -> Optional[bytes]:
+        """The answer last written for `mchid`, or None."""
+        raise NotImplementedError
+
+    def write_answer(self, mchid: str, answer: bytes) -> None:
+        raise NotImplementedError
+
+    def acquire(self, mchid: str) -> Optional[str]:
+        """A token when this process may download for `mchid` now (the lock is its), else None."""
+        raise NotImplementedError
+
+    def release(self, mchid: str, token: str) -> None:
+        """Give the lock back, if it is still the one `token` names (never another process's)."""
+        raise NotImplementedError
+
+
 # -- the refreshing keyring -------------------------------------------------------------------------
 class AutoKeyring(Keyring):
     """A Keyring that downloads platform certificates from `v3/certificates` when it needs to.
@@ -175,6 +227,10 @@ class AutoKeyring(Keyring):
                 self.add(serial, cert)
                 # stored certificates count as fetched at start-up
                 self._fetched_at, self._fetched_tick = now, self._ticks()
+        shared = self.store if isinstance(self.store, SharedCertificateStore) else None
+        if shared is not None and shared.mchid and apiv3_key:  # the fleet's answer, verified, at start-up
+            self._mchid = shared.mchid
+            self._adopt(shared.mchid, self._shared(shared.read_answer, shared.mchid), apiv3_key, 300)
 
     def __repr__(self) -> str:
         return f"<AutoKeyring serials={list(self)} store={self.store!r}>"
@@ -197,8 +253,7 @@ class AutoKeyring(Keyring):
         """
         if not self._certificates and any(s.startswith(PUBLIC_KEY_ID_PREFIX) for s in self._keys):
             return False
-        stale = self._fetched_tick is None or self._ticks() - self._fetched_tick >= self.max_age
-        return stale and self._allowed(self.max_age)
+        return self._stale() and self._allowed(self.max_age)
 
     def _allowed(self, interval: float) -> bool:
         if self._public_key_mode:
@@ -224,13 +279,15 @@ class AutoKeyring(Keyring):
             if not force and not self._allowed(self.min_interval):
                 return "skip"
             self._in_flight, self._last_attempt = True, self._ticks()
-            self.downloads += 1
             return "download"
 
-    def refresh_flow(self, config: Config, ua: str, force: bool = False) -> FlowOf[List[Certificate]]:
+    def refresh_flow(
+        self, config: Config, ua: str, force: bool = False, *, serial: Optional[str] = None
+    ) -> FlowOf[List[Certificate]]:
         """Download, verify and add the platform certificates (rate-limited unless `force`); returns them.
 
         When another caller's download is in flight, waits for it (yielding short sleeps) and returns [].
+        `serial`: the unknown serial that asked for it (a shared store's answer that holds it spares a download).
         """
         state = self._claim(config.mchid, force)
         if state == "wait":
@@ -241,17 +298,92 @@ class AutoKeyring(Keyring):
         if state == "skip":
             return []
         try:
-            download = yield from certificates_flow(config, ua, apiv3_key=self.apiv3_key, trusted=self)
-            self._install(download.certificates)
+            if isinstance(self.store, SharedCertificateStore):
+                return (yield from self._shared_refresh(self.store, config, ua, force, serial))
+            download = yield from self._download(config, ua)
+            return download.certificates
         except PublicKeyModeError as exc:
             self._public_key_mode, self.public_key_mode_error = True, exc
             raise
         finally:
             with self._lock:
                 self._in_flight = False
+
+    def _download(self, config: Config, ua: str) -> FlowOf[Download]:
+        self.downloads += 1
+        download = yield from certificates_flow(config, ua, apiv3_key=self.apiv3_key, trusted=self)
+        self._install(download.certificates)
+        return download
+
+    # -- a store shared by processes ----------------------------------------------------------------------
+    def _shared_refresh(
+        self, store: SharedCertificateStore, config: Config, ua: str, force: bool, serial: Optional[str]
+    ) -> FlowOf[List[Certificate]]:
+        """Use the fleet's stored answer when it is what this refresh wants, else download under the store's lock;
+        without the lock, wait (at most `wait`) for the holder's answer, then download alone."""
+        key = self.apiv3_key if self.apiv3_key is not None else (
+            config.apiv3_key.reveal() if config.apiv3_key else None)
+        if not key:  # certificates_flow says what is missing
+            return (yield from self._download(config, ua)).certificates
+        mchid, skew = config.mchid, config.max_clock_offset
+        seen = self._shared(store.read_answer, mchid)
+        adopted = self._adopt(mchid, seen, key, skew)
+        if adopted is not None and not force and (serial in self if serial else not self._stale()):
+            return adopted
+        deadline = self._ticks() + self.wait
+        while True:
+            token = self._shared(store.acquire, mchid, failed="")
+            if token is None and self._ticks() < deadline:
+                yield Sleep(0.05)
+            entry = self._shared(store.read_answer, mchid)
+            if entry is not None and entry != seen:  # a fresh answer (written since we looked): downloading is moot
+                seen, adopted = entry, self._adopt(mchid, entry, key, skew)
+                if adopted is not None:
+                    if token:
+                        self._shared(store.release, mchid, token)
+                    return adopted
+            if token is not None or self._ticks() >= deadline:  # the lock (or no store, or no more waiting)
+                return (yield from self._download_shared(store, config, ua, token or ""))
+
+    def _download_shared(
+        self, store: SharedCertificateStore, config: Config, ua: str, token: str
+    ) -> FlowOf[List[Certificate]]:
+        try:
+            download = yield from self._download(config, ua)
+            answer = pack_answer(download.response)
+            if answer is not None:
+                self._shared(store.write_answer, config.mchid, answer)
+        finally:
+            if token:  # "": the store failed, the download went ahead without its lock
+                self._shared(store.release, config.mchid, token)
         return download.certificates
 
-    def _install(self, certificates: List[Certificate]) -> None:
+    def _adopt(self, mchid: str, entry: Optional[bytes], apiv3_key: str, max_skew: int) -> Optional[List[Certificate]]:
+        """Install the certificates of a stored answer that verifies; None when there is none or it is refused."""
+        if entry is None:
+            return None
+        try:
+            certificates, signed_at = verify_answer(
+                entry, apiv3_key, now=self._clock(), trusted=self, max_skew=max_skew)
+        except (WeChatPayError, ValueError) as exc:  # refused, and this keyring keeps what it had
+            _log.warning("the shared v3/certificates answer of merchant %s is refused: %s", mchid, exc)
+            return None
+        self._install(certificates, signed_at)
+        return certificates
+
+    def _shared(self, method: Callable[..., Optional[_T]], *args: Any, failed: Optional[_T] = None) -> Optional[_T]:
+        """A store call; a store that fails (Redis down) is logged and answers `failed`: this process goes alone."""
+        try:
+            return method(*args)
+        except Exception as exc:  # noqa: BLE001 - the store is a help, never a reason for a call to fail
+            _log.warning("shared certificate store %r: %s: %s", self.store, type(exc).__name__, exc)
+            return failed
+
+    def _stale(self) -> bool:
+        return self._fetched_tick is None or self._ticks() - self._fetched_tick >= self.max_age
+
+    def _install(self, certificates: List[Certificate], signed_at: Optional[float] = None) -> None:
+        """Add downloaded (or, with `signed_at`, stored and verified) certificates; drop expired ones."""
         now = self._clock()
         for cert in certificates:
             self.add(cert.serial_no, cert)
@@ -259,9 +391,14 @@ class AutoKeyring(Keyring):
             if not cert.is_valid_at(now):  # expired ones go; they can no longer sign anything valid
                 self._keys.pop(serial, None)
                 self._certificates.pop(serial, None)
-        self._fetched_at, self._fetched_tick, self._public_key_mode = now, self._ticks(), False
-        self.public_key_mode_error = None
-        _log.info("platform certificates refreshed: %s", ", ".join(c.serial_no for c in certificates))
+        fetched = now if signed_at is None else min(signed_at, now)
+        if self._fetched_at is None or fetched >= self._fetched_at:
+            self._fetched_at, self._fetched_tick = fetched, self._ticks() - (now - fetched)
+        self._public_key_mode, self.public_key_mode_error = False, None
+        source = "refreshed" if signed_at is None else "read from the shared store"
+        _log.info("platform certificates %s: %s", source, ", ".join(c.serial_no for c in certificates))
+        if signed_at is not None:
+            return
         try:
             self.store.save(certificates)
         except Exception as exc:  # noqa: BLE001 - the keys are in use; a store that cannot keep them only logs

@@ -9,16 +9,17 @@ a certificate in the download (as PHP's downloader does) or with an already-trus
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, List, Optional, Tuple, Union
 
 from wechatpay_chain.crypto._pem import Certificate, PemUtil
 from wechatpay_chain.crypto._symmetric import WRONG_APIV3_KEY, AesGcm
 from wechatpay_chain.errors import ClientError, DecryptionError, InvalidArgumentError, VerificationError
 from wechatpay_chain.keys._keyring import Keyring
 from wechatpay_chain.models import FlowOf, Request, Response
-from wechatpay_chain.protocol._signature import SERIAL, keyring_verifier
+from wechatpay_chain.protocol._signature import SERIAL, SIGNED_HEADERS, TIMESTAMP, keyring_verifier, verify_signature
 from wechatpay_chain.protocol._v3 import prepare_v3_flow, raise_for_status, verify_v3
 
 if TYPE_CHECKING:  # pragma: no cover - only a type here
@@ -32,6 +33,8 @@ __all__ = [
     "certificates_flow",
     "decrypt_certificates",
     "verify_download",
+    "pack_answer",
+    "verify_answer",
 ]
 
 CERTIFICATES_PATH = "v3/certificates"
@@ -181,3 +184,72 @@ def certificates_flow(
         raise VerificationError(f"no downloaded certificate is valid now: {dates}", response)
     verify_download(config, request, response, usable, trusted, self_signed)
     return Download(usable, skipped, response)
+
+
+# -- a download kept for other processes (a SharedCertificateStore) -------------------------------------
+#: the answer headers a stored download keeps: the signed ones and the request id (no secret among them)
+_KEPT = (*SIGNED_HEADERS, "Request-ID")
+
+
+def pack_answer(response: Response) -> Optional[bytes]:
+    """The signed `v3/certificates` answer as stored for other processes: its signature headers and body, as JSON.
+
+    Only what the service sent: the certificates stay encrypted under the APIv3 key, and nothing secret is kept.
+    None for a body that is not UTF-8 text (never a real answer): such an answer is not shared.
+    """
+    try:
+        body = response.content.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    headers = {name: str(response.headers[name]) for name in _KEPT if response.headers.get(name)}
+    return json.dumps({"v": 1, "headers": headers, "body": body}, separators=(",", ":")).encode("utf-8")
+
+
+def _unpack_answer(entry: Union[str, bytes]) -> Response:
+    try:
+        doc = json.loads(entry)
+    except ValueError:
+        doc = None
+    if not isinstance(doc, dict) or doc.get("v") != 1:
+        raise VerificationError("the stored v3/certificates answer is not one this version wrote")
+    headers, body = doc.get("headers"), doc.get("body")
+    if not isinstance(headers, dict) or not isinstance(body, str):
+        raise VerificationError("the stored v3/certificates answer lacks its headers or body")
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items()):
+        raise VerificationError("the stored v3/certificates answer has headers that are not text")
+    return Response.build(200, headers, body.encode("utf-8"))
+
+
+def verify_answer(
+    entry: Union[str, bytes], apiv3_key: str, *, now: float, trusted: Any = None, max_skew: int = 300
+) -> Tuple[List[Certificate], float]:
+    """(certificates valid now, the answer's signed time) of a stored `v3/certificates` answer, verified as a download.
+
+    A stored answer is data, not trust: what the service signed is checked again exactly as `certificates_flow`
+    checks a download (each certificate decrypts with the APIv3 key, holds its row's serial and is valid now; the
+    answer's signature verifies with a certificate in it or a `trusted` key), except the clock window: its
+    signed `Wechatpay-Timestamp` is its age, which the caller judges (and returned), not a sign of a replay.
+    An answer timestamped more than `max_skew` ahead of `now` is refused. Raises VerificationError or
+    DecryptionError (a wrong APIv3 key, a tampered certificate), never returns a partial result.
+    """
+    response = _unpack_answer(entry)
+    try:
+        signed_at = int(response.headers.get(TIMESTAMP, ""))
+    except ValueError:
+        raise VerificationError("the stored v3/certificates answer has no valid Wechatpay-Timestamp") from None
+    if signed_at > now + max_skew:
+        raise VerificationError("the stored v3/certificates answer is timestamped in the future")
+    usable, _ = decrypt_certificates(response, apiv3_key, datetime.fromtimestamp(now, timezone.utc))
+    if not usable:
+        raise VerificationError("the stored v3/certificates answer holds no certificate valid now")
+    keys = Keyring()
+    for serial in list(trusted or ()):
+        key = trusted.get(serial)
+        if key is not None:
+            keys.add(serial, key)
+    for cert in usable:
+        keys.add(cert.serial_no, cert)
+    text = response.content.decode("utf-8")
+    verify_signature(response.headers, text, now=float(signed_at), max_skew=max_skew, keys=keys,
+                     subject="stored v3/certificates answer", response=response)
+    return usable, float(signed_at)

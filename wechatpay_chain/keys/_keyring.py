@@ -67,9 +67,9 @@ class Keyring:
         del serial
         return False
 
-    def refresh_flow(self, config: Config, ua: str) -> FlowOf[List[Certificate]]:
+    def refresh_flow(self, config: Config, ua: str, *, serial: Optional[str] = None) -> FlowOf[List[Certificate]]:
         """The download sub-flow core.v3_flow runs when `may_refresh`: fixed keys have nothing to refresh."""
-        del config, ua
+        del config, ua, serial
         return []
         yield  # a generator that never yields
 

@@ -580,5 +580,5 @@ def v3_flow(config: Config, method: str, template: str, opts: Options, variables
             raise UnknownSerialError(_public_key_mode_advice(exc.serial), exc.serial, response) from public_key_mode
         if response is None or config.custom_verifier or not serial or serial in certs or not certs.may_refresh(serial):
             raise
-        yield from certs.refresh_flow(config, ua)
+        yield from certs.refresh_flow(config, ua, serial=serial)
         return verify_v3(config, request, response)
