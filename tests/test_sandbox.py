@@ -351,7 +351,8 @@ def test_pay_async_and_unknown_order(sandbox: Sandbox, client: Any) -> None:
     with Receiver(status=500) as rcv:
         scene = {"payer_client_ip": "127.0.0.1", "h5_info": {"type": "Wap"}}
         body = dict(order(sandbox, no, rcv.url), scene_info=scene)
-        assert client.v3.pay.transactions.h5.post(json=body).json()["h5_url"].startswith("https://")
+        h5_url = client.v3.pay.transactions.h5.post(json=body).json()["h5_url"]  # the sandbox's cashier
+        assert h5_url.startswith(f"{sandbox.base_uri}_sandbox/cashier/{no}?prepay_id=wx")
         assert asyncio.run(sandbox.pay_async(no)) == 500
         assert json.loads(rcv.got[0][1])["summary"] == "支付成功"
     with pytest.raises(KeyError):
@@ -454,7 +455,8 @@ def test_apiv2_unifiedorder_orderquery(sandbox: Sandbox, sign_type: str) -> None
     params = {"appid": "wx2421b1c4370ec43b", "body": "JSAPI支付测试", "out_trade_no": no, "total_fee": "1",
               "spbill_create_ip": "14.23.150.211", "notify_url": "http://example.com/notify", "trade_type": "NATIVE"}
     _, got = v2(sandbox, "pay/unifiedorder", params, sign_type)
-    assert (got["return_code"], got["result_code"]) == ("SUCCESS", "SUCCESS") and got["code_url"].startswith("weixin://")
+    assert (got["return_code"], got["result_code"]) == ("SUCCESS", "SUCCESS")
+    assert got["code_url"] == sandbox.cashier_url(no)  # the sandbox's cashier
     assert got["sign"] == Hash.sign(sign_type, Formatter.query_string_like(Formatter.ksort(got)), sandbox.secret)
     _, got = v2(sandbox, "pay/orderquery", {"appid": "wx2421b1c4370ec43b", "out_trade_no": no}, sign_type)
     assert got["trade_state"] == "NOTPAY"

@@ -43,7 +43,8 @@ def _fail(message: str) -> int:
 
 # -- demo -------------------------------------------------------------------------------------------
 def add_demo(parser: argparse.ArgumentParser) -> None:
-    del parser  # no options: the demo makes everything it needs
+    parser.add_argument("--keep", action="store_true",
+                        help="then keep the sandbox up with a Native order to pay on its dashboard, until Ctrl-C")
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -51,7 +52,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from wechatpay_chain.sandbox._demo import run_demo  # aiohttp.web loads only for the sandbox commands
 
     try:
-        run_demo(sys.stdout)
+        run_demo(sys.stdout, keep=args.keep)
     except Exception as exc:  # one line, no traceback: the demo is for people
         return _fail(f"demo failed: {type(exc).__name__}: {str(exc)[:200]}")
     return 0
@@ -135,6 +136,8 @@ async def _serve(args: argparse.Namespace) -> int:
             print(f"  answers signed by {sb.platform_serial} ({sb.mode})", flush=True)
             hosts = ", ".join(sorted(sb.notify_hosts))
             print(f"  notifications go to loopback hosts{' and ' + hosts if hosts else ' only'}", flush=True)
+            print(f"  dashboard: {sb.dashboard_url} (open it in a browser: orders, their cashier, notifications)",
+                  flush=True)
             print(f"  admin: {sb.base_uri}_sandbox/ (requests, faults, orders/{{out_trade_no}}/pay)", flush=True)
             if args.credentials:
                 write_credentials(sb, args.credentials)

@@ -8,24 +8,27 @@
     POST   /_sandbox/faults                     as `Sandbox.inject`: {"fault": "status", "code": 500, "times": 1}
     DELETE /_sandbox/faults                     as `Sandbox.clear_faults`
 
+and, for a browser, the dashboard at `/_sandbox/` and the cashier pages (`_cashier`).
+
 Nothing here is signed or asks for a signature: it is the test's side of the sandbox, not WeChat Pay's. The
 prefix is told apart on the raw request path before any API routing, so an API path (`/v3/...`, `/pay/...`)
 never reaches these handlers and `/_sandbox/...` never reaches an API route. Admin requests are not in the
-request log (it shows what a client under test sent) and consume no injected fault.
+request log (it shows what a client under test sent) and consume no injected fault. A browser request from
+another origin (`Origin` or `Sec-Fetch-Site` says so) that would change something is refused with 403: test
+code sends neither header, and a page on another site cannot pay an order or inject a fault.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Dict, List, Optional, Pattern, Tuple
 from urllib.parse import unquote
 
 from aiohttp import web
 
-from wechatpay_chain.sandbox._endpoints import Order
+from wechatpay_chain.sandbox._cashier import Cashier, Settle, cross_site, route_pattern
 from wechatpay_chain.sandbox._faults import KINDS, Fault
-from wechatpay_chain.sandbox._notify import FAILED, Delivery
+from wechatpay_chain.sandbox._notify import FAILED
 from wechatpay_chain.sandbox._protocol import request_id
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -34,7 +37,6 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["Admin", "PREFIX", "is_admin_path", "Settle"]
 
 PREFIX = "/_sandbox"
-Settle = Callable[[str, bool, bool], Awaitable[Tuple[Order, Optional[Delivery]]]]
 Answer = Tuple[int, Any]
 Handler = Callable[[web.Request, Dict[str, str]], Awaitable[Answer]]
 _JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
@@ -84,14 +86,20 @@ class Admin:
             ("/faults", {"GET": self.faults, "POST": self.inject, "DELETE": self.clear_faults}),
         ]
         self.routes: List[Tuple[Pattern[str], Dict[str, Handler]]] = [
-            (re.compile(re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(PREFIX + path)) + r"\Z"), methods)
-            for path, methods in table
+            (route_pattern(PREFIX, path), methods) for path, methods in table
         ]
+        self.pages = Cashier(sandbox, settle, PREFIX)
 
-    async def handle(self, request: web.Request, raw_path: str) -> web.Response:
-        """Answer one admin request: JSON, unsigned, with a Request-ID like every sandbox answer."""
+    async def handle(self, request: web.Request, raw_path: str) -> web.StreamResponse:
+        """Answer one admin request: JSON, unsigned, with a Request-ID like every sandbox answer (or a page)."""
         headers = {"Request-ID": request_id(), "Cache-Control": "no-store"}
+        page = await self.pages.handle(request, raw_path)
+        if page is not None:
+            page.headers.setdefault("Request-ID", headers["Request-ID"])
+            return page
         try:
+            if request.method not in ("GET", "HEAD") and cross_site(request):
+                raise AdminError(403, "refused: a browser request from another origin")
             handler, params = self._match(request.method, raw_path)
             status, doc = await handler(request, params)
         except AdminError as exc:
@@ -110,8 +118,8 @@ class Admin:
                 allowed = ", ".join(methods)
                 raise AdminError(405, f"{method} is not allowed here; use {allowed}", {"Allow": allowed})
             return methods[method], {k: unquote(v) for k, v in m.groupdict().items()}
-        raise AdminError(404, f"no admin resource {raw_path[:200]!r}; see {PREFIX}/requests, {PREFIX}/faults, "
-                              f"{PREFIX}/notifications, {PREFIX}/orders/{{out_trade_no}}/pay")
+        raise AdminError(404, f"no admin resource {raw_path[:200]!r}; see {PREFIX}/ (dashboard), {PREFIX}/requests, "
+                              f"{PREFIX}/faults, {PREFIX}/notifications, {PREFIX}/orders/{{out_trade_no}}/pay")
 
     # -- handlers -----------------------------------------------------------------------------------
     async def requests(self, request: web.Request, params: Dict[str, str]) -> Answer:

@@ -157,10 +157,11 @@ class V2Api:
         if isinstance(order, Reply):
             return order
         data = {"result_code": "SUCCESS", "prepay_id": order.prepay_id, "trade_type": trade_type}
-        if trade_type == "NATIVE":
-            data["code_url"] = f"weixin://wxpay/bizpayurl?pr={order.prepay_id[-7:]}"
+        cashier = self.sb.cashier_url(order.out_trade_no, call.headers.get("Host"))
+        if trade_type == "NATIVE":  # the sandbox's cashier (see the APIv3 native endpoint)
+            data["code_url"] = cashier
         elif trade_type == "MWEB":
-            data["mweb_url"] = f"https://wx.tenpay.com/cgi-bin/mmpayweb-bin/checkmweb?prepay_id={order.prepay_id}"
+            data["mweb_url"] = f"{cashier}?prepay_id={order.prepay_id}"
         return self._reply(params, data)
 
     def orderquery(self, call: Call) -> Reply:

@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Awaitable, Callable, Dict, List, TextIO, Tuple
 
 from wechatpay_chain import Sensitive
 from wechatpay_chain.errors import VerificationError
 from wechatpay_chain.models import Response
+from wechatpay_chain.notify import parse_notification
 from wechatpay_chain.sandbox._server import Recorded, Sandbox
 
-__all__ = ["run_demo", "SEED_URI", "seed_payload"]
+__all__ = ["run_demo", "SEED_URI", "seed_payload", "serve_until_interrupted", "notification_receiver"]
 
 SEED_URI = "v3/payroll-card/authentications/pre-order-with-auth"
 _SENSITIVE = ("user_name", "id_card_number")
@@ -86,8 +90,9 @@ def _check(sb: Sandbox, response: Response) -> Recorded:
     return recorded
 
 
-def run_demo(out: TextIO) -> None:
-    """Run every step, printing as it goes; raises on the first failure."""
+def run_demo(out: TextIO, keep: bool = False) -> None:
+    """Run every step, printing as it goes; raises on the first failure. `keep`: then serve the sandbox with a
+    Native order to pay on its dashboard, and a notification receiver, until Ctrl-C (`serve_until_interrupted`)."""
     started = time.perf_counter()
     forms: List[Tuple[str, Callable[[Any], Any]]] = [
         ("attribute chain", lambda c: c.v3.payrollCard.authentications.preOrderWithAuth),
@@ -134,5 +139,78 @@ def run_demo(out: TextIO) -> None:
                 raise RuntimeError("a forged response was accepted")
         finally:
             client.get_driver().close()
-    p.line()
-    p.line(f"All {p.total} steps passed in {time.perf_counter() - started:.1f}s.")
+        p.line()
+        p.line(f"All {p.total} steps passed in {time.perf_counter() - started:.1f}s.")
+        if keep:
+            serve_until_interrupted(sb, p.line)
+
+
+def notification_receiver(sb: Sandbox, say: Callable[[str], None]) -> ThreadingHTTPServer:
+    """A loopback notify_url in a thread: verifies each notification as a merchant's handler must, and says so."""
+    certs, apiv3_key = sb.client_config()["certs"], sb.apiv3_key
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            try:
+                doc = parse_notification(dict(self.headers.items()), body, certs=certs, apiv3_key=apiv3_key)
+            except Exception as exc:  # a forged or stale notification: refused, as a handler must
+                say(f"  <- notification REFUSED: {type(exc).__name__}: {_short(str(exc), 60)}")
+                status = 400
+            else:
+                res = doc["resource"]
+                say(f"  <- notification verified: {res['out_trade_no']} {res['trade_state']} "
+                    f"transaction_id {res.get('transaction_id', '')}")
+                status = 204
+            self.send_response(status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (http.server's signature)
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=server.serve_forever, name="wechatpay-demo-receiver", daemon=True).start()
+    return server
+
+
+def serve_until_interrupted(sb: Sandbox, say: Callable[[str], None]) -> None:
+    """`demo --keep`: a Native order to pay in the browser, its notification verified here; until Ctrl-C."""
+    receiver = notification_receiver(sb, say)
+    client = sb.client(timeout=10.0)
+    try:
+        order = {"appid": "wxd678efh567hg6787", "mchid": sb.mchid, "description": "wechatpay-chain demo order",
+                 "out_trade_no": f"demo-{int(time.time() * 1000)}", "amount": {"total": 1, "currency": "CNY"},
+                 "notify_url": f"http://127.0.0.1:{receiver.server_address[1]}/notify"}
+        code_url = client.v3.pay.transactions.native.post(json=order).json()["code_url"]
+    finally:
+        client.get_driver().close()
+    say("")
+    say(f"A Native order to pay as the payer: {order['out_trade_no']} (CNY 0.01); its code_url (the cashier):")
+    say(f"  {code_url}")
+    say(f"  notifications go to {order['notify_url']}, verified here as your handler would")
+    say(f"dashboard: {sb.dashboard_url}")
+    say("  the sandbox stays up until Ctrl-C (SIGINT) or SIGTERM")
+    try:
+        _wait_for_signal()
+        say("  stopped")
+    finally:
+        receiver.shutdown()
+        receiver.server_close()
+
+
+def _wait_for_signal() -> None:
+    """Until SIGINT or SIGTERM (also when the shell started us with SIGINT ignored, as `cmd &` does)."""
+    stop = threading.Event()
+    saved: Dict[signal.Signals, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            saved[signum] = signal.signal(signum, lambda *_: stop.set())
+    try:
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:  # not the main thread: Ctrl-C still ends the wait
+        pass
+    finally:
+        for signum, handler in saved.items():
+            signal.signal(signum, handler)

@@ -121,6 +121,11 @@ class Order:
     api: str = "v3"
     sign_type: str = "MD5"
     extra: Dict[str, Any] = field(default_factory=dict)
+    created: datetime = field(default_factory=lambda: datetime.now(CST))
+    time_expire: Optional[datetime] = None  # APIv3 `time_expire`: the cashier refuses to pay after it
+
+    def expired(self, now: datetime) -> bool:
+        return self.state == "NOTPAY" and self.time_expire is not None and now >= self.time_expire
 
     def transaction(self) -> Dict[str, Any]:
         """The query / notification shape (real field names and order)."""
@@ -136,6 +141,19 @@ class Order:
         else:
             doc["amount"] = {"total": self.total, "payer_currency": self.currency}
         return doc
+
+
+def _time_expire(value: Any) -> Optional[datetime]:
+    """`time_expire` (rfc3339 with its offset, e.g. 2018-06-08T10:34:56+08:00) or None when absent."""
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(str(value))
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise param_error("/time_expire", "time_expire 格式错误，应为 rfc3339 格式，如 2018-06-08T10:34:56+08:00")
+    return moment
 
 
 class V3Api:
@@ -201,13 +219,14 @@ class V3Api:
                     openid=_get(doc, "payer.openid") or "", attach=doc.get("attach", ""),
                     currency=_get(doc, "amount.currency") or "CNY", fingerprint=fingerprint,
                     prepay_id=f"wx{datetime.now(CST):%d%H%M%S}{secrets.token_hex(13)}",
+                    time_expire=_time_expire(doc.get("time_expire")),
                 )
                 self.orders[order.out_trade_no] = order
-            if kind == "native":
-                return json_reply({"code_url": f"weixin://wxpay/bizpayurl?pr={order.prepay_id[-7:]}"})
-            if kind == "h5":
-                return json_reply({"h5_url": f"https://wx.tenpay.com/cgi-bin/mmpayweb-bin/checkmweb?prepay_id={order.prepay_id}"
-                                             f"&package={_digits(10)}"})
+            cashier = self.sb.cashier_url(order.out_trade_no, call.headers.get("Host"))
+            if kind == "native":  # the sandbox's cashier, where the payer pays: what a phone opens from the QR
+                return json_reply({"code_url": cashier})
+            if kind == "h5":  # the merchant appends &redirect_url=..., as to the real h5_url
+                return json_reply({"h5_url": f"{cashier}?prepay_id={order.prepay_id}&package={_digits(10)}"})
             return json_reply({"prepay_id": order.prepay_id})
 
         return handler

@@ -42,6 +42,8 @@ class Delivery:
     status: Optional[int] = None
     error: Optional[str] = None
     at: float = field(default_factory=time.time)  # when it was sent or skipped (Unix time)
+    #: what the notification carried, decrypted (the transaction; no key): the dashboard shows it on click
+    resource: Optional[Dict[str, Any]] = field(default=None, repr=False)
 
     def as_json(self) -> Dict[str, Any]:
         return {"out_trade_no": self.out_trade_no, "url": self.url, "host": self.host, "outcome": self.outcome,

@@ -24,7 +24,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable, Deque, Dict, FrozenSet, Iterable, Optional, Sequence, Tuple
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, quote
 
 from aiohttp import web
 from requests.structures import CaseInsensitiveDict
@@ -34,6 +34,7 @@ from wechatpay_chain.crypto._rsa import RsaKey
 from wechatpay_chain.sandbox._admin import Admin, is_admin_path
 from wechatpay_chain.sandbox._apiv2 import V2Api, notification_xml
 from wechatpay_chain.sandbox._atlas_api import AtlasApi
+from wechatpay_chain.sandbox._cashier import origin_of
 from wechatpay_chain.sandbox._endpoints import CST, Order, V3Api, rfc3339
 from wechatpay_chain.sandbox._faults import (
     REWRITES,
@@ -162,6 +163,16 @@ class Sandbox:
             raise RuntimeError("the sandbox is not running: use `with Sandbox() as sb:` or start()")
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}/"
+
+    @property
+    def dashboard_url(self) -> str:
+        """The dashboard for a browser: orders (each with its cashier), notifications, refunds, the request log."""
+        return f"{self.base_uri}_sandbox/"
+
+    def cashier_url(self, out_trade_no: str, host: Optional[str] = None) -> str:
+        """Where the payer pays an order: `http://HOST/_sandbox/cashier/{out_trade_no}`, HOST as the asker reached
+        the sandbox (its `Host` header: a phone on the network gets an address it can open), else `base_uri`."""
+        return f"{origin_of(host, self.base_uri)}/_sandbox/cashier/{quote(out_trade_no, safe='')}"
 
     @property
     def mchid(self) -> str:
@@ -522,7 +533,9 @@ class Sandbox:
         if not (notify and order.notify_url):
             return order, None
         headers, body = self.notification(out_trade_no, probe=probe)
-        return order, await self.notifier.deliver(out_trade_no, order.notify_url, headers, body)
+        delivery = await self.notifier.deliver(out_trade_no, order.notify_url, headers, body)
+        delivery.resource = order.transaction() if order.api == "v3" else {"xml": body.decode("utf-8")}
+        return order, delivery
 
     async def _pay(self, out_trade_no: str, notify: bool, probe: bool = False) -> Optional[int]:
         _, delivery = await self._settle(out_trade_no, notify, probe)

@@ -127,7 +127,7 @@ async function orderQuery() {
     return;
   }
   const codeUrl = created.res.data.code_url;
-  report('native_prepay', created.res.status === 200 && /^weixin:\/\//.test(codeUrl), created.res.status, { code_url: codeUrl });
+  report('native_prepay', created.res.status === 200 && /^http:\/\/.+\/_sandbox\/cashier\//.test(codeUrl), created.res.status, { code_url: codeUrl });
 
   // GET with a query string: the signed target is PATH?QUERY, the signed body empty.
   const { res, error } = await attempt(() => wxpay.v3.pay.transactions.outTradeNo._out_trade_no_.get({
@@ -221,7 +221,7 @@ async function v2UnifiedOrder() {
   }));
   if (error) { report('v2_unifiedorder', false, error.response && error.response.status, describeError(error)); return; }
   const d = res.data;
-  const ok = res.status === 200 && d.return_code === 'SUCCESS' && d.result_code === 'SUCCESS' && /^weixin:\/\//.test(d.code_url);
+  const ok = res.status === 200 && d.return_code === 'SUCCESS' && d.result_code === 'SUCCESS' && /\/_sandbox\/cashier\//.test(d.code_url);
   report('v2_unifiedorder', ok, res.status, { result_code: d.result_code, trade_type: d.trade_type });
 }
 
