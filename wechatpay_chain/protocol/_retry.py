@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, FrozenSet, Mapping, Optional
 
 from wechatpay_chain.errors import InvalidArgumentError, TransportError
-from wechatpay_chain.models import Flow, FlowOf, Request, Response, Sleep
+from wechatpay_chain.models import Flow, FlowOf, Request, Response, Sleep, origin_of
 
 __all__ = ["Retry", "retry_policy", "attempts", "ready"]
 
@@ -114,13 +114,13 @@ def attempts(
         request = yield from make()
         if failed:
             _log.warning("failing over: %s cannot be reached (%s); trying the backup %s", failed, primary,
-                         _origin(request.url))
+                         origin_of(request.url))
             failed = ""
         try:
             response: Response = yield request
         except TransportError as exc:
             if primary is None and backup is not None and exc.kind == "connect":
-                primary, failed, make = exc, _origin(request.url), backup
+                primary, failed, make = exc, origin_of(request.url), backup
                 continue
             if policy is None or not policy.retries_error(exc, attempt):
                 if primary is not None:
@@ -133,12 +133,6 @@ def attempts(
         assert policy is not None
         yield Sleep(policy.delay(attempt))
         attempt += 1
-
-
-def _origin(url: str) -> str:
-    """'https://host:port' of a URL (what a failover log line names: never a path, a query or a header)."""
-    scheme, _, rest = url.partition("://")
-    return f"{scheme}://{rest.split('/', 1)[0]}"
 
 
 def ready(request: Request) -> FlowOf[Request]:
